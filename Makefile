@@ -1,0 +1,103 @@
+# arbiter - build, test, run.
+#
+# Entry points (each installs missing Debian packages first, through
+# scripts/install-deps): all, run, test, test-asan, test-tsan, bench, fuzz.
+# Everything is built under $(BUILD) (build/ by default; build/asan and
+# build/tsan for the sanitizer runs), so the variants never mix objects.
+
+BUILD ?= build
+CC ?= cc
+PKGS := jansson libsodium sqlite3
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+            -Wwrite-strings -Wformat=2 -Wimplicit-fallthrough -Werror
+OPT ?= -O2 -g
+SAN ?=
+CFLAGS_ALL := -std=c17 -D_GNU_SOURCE $(OPT) $(SAN) $(WARNINGS) -Iinclude -Isrc -Itests/support $(PKG_CFLAGS) -MMD -MP
+LDFLAGS_ALL := $(SAN) $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC := $(sort $(wildcard src/*/*.c src/*/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB := $(BUILD)/libarbiter.a
+
+TOOLS := $(patsubst tools/%.c,$(BUILD)/bin/%,$(wildcard tools/*.c))
+TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(sort $(wildcard tests/unit/*/*_test.c tests/integration/*_test.c))
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCH := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
+DEPS_OK = scripts/install-deps
+
+.PHONY: all run test test-asan test-tsan bench fuzz format format-check clean \
+        build build-tests check
+
+all:
+	@$(DEPS_OK) && $(MAKE) --no-print-directory build
+
+run:
+	@$(DEPS_OK) && $(MAKE) --no-print-directory build
+	$(BUILD)/bin/arbiterd --data ./data
+
+test:
+	@$(DEPS_OK) && $(MAKE) --no-print-directory check
+
+test-asan:
+	@$(DEPS_OK) && $(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" check
+
+test-tsan:
+	@$(DEPS_OK) && $(MAKE) --no-print-directory BUILD=build/tsan OPT="-O1 -g" \
+	    SAN="-fsanitize=thread" check
+
+bench:
+	@$(DEPS_OK) && $(MAKE) --no-print-directory BUILD=$(BUILD) build-bench && bench/run $(BUILD)
+
+fuzz:
+	@$(DEPS_OK) && fuzz/run $(or $(FUZZ_SECONDS),60)
+
+build: $(LIB) $(TOOLS)
+
+build-tests: build $(TESTS)
+
+build-bench: build $(BENCH)
+
+check: build-tests
+	@tests/run $(BUILD)
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $< $(LIB) $(LDFLAGS_ALL) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $< $(TEST_SUPPORT_OBJ) $(LIB) $(LDFLAGS_ALL) $(CMOCKA_LIBS) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $< $(LIB) $(LDFLAGS_ALL) -o $@
+
+FORMAT_FILES = $(shell find include src tools tests bench fuzz examples -name '*.[ch]' 2>/dev/null)
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,100 @@
+/*
+ * engine.h - the embedding API: open a data directory, propose, read.
+ *
+ * The engine is the single writer of every stream it holds. It decides a
+ * batch of proposals in order, commits the batch in one durable store
+ * transaction (group commit), and only then returns the outcomes. Per stream,
+ * every accepted proposal gets the next seq with no gap; every proposal gets
+ * exactly one outcome, and the same (client_id, client_seq) sent again gets
+ * that outcome again, marked as a replay.
+ *
+ * Failure model: if a commit fails (I/O error, full disk, fsync error), the
+ * in-memory state is ahead of the disk and can no longer be trusted. The
+ * engine then aborts the process (after logging why) rather than acknowledge
+ * anything; a restart recovers from the log. This is deliberate: see
+ * DESIGN.md §2.
+ *
+ * Threads: an engine is used by one thread at a time (the engine thread).
+ * Ownership: the caller owns the engine (arb_engine_close) and every command
+ * it passes in; outcomes are written into caller-provided structs, which the
+ * caller clears with arb_outcome_clear().
+ */
+#ifndef ARBITER_ENGINE_H
+#define ARBITER_ENGINE_H
+
+#include "arbiter/error.h"
+#include "arbiter/rules.h"
+#include "arbiter/types.h"
+
+typedef struct arb_engine arb_engine;
+
+typedef struct arb_engine_config {
+    const char *data_dir;   /* borrowed for arb_engine_open only */
+    bool read_only;         /* no lock, no writes: state and log only */
+    /* The clock (Unix ms). NULL: the real-time clock. Tests pass their own. */
+    int64_t (*clock_ms)(void *user);
+    void *clock_user;
+    /* Events between two snapshots of a stream; 0: ARB_SNAPSHOT_EVERY_DEFAULT. */
+    uint32_t snapshot_every;
+    /* Called after each durable commit with the batch's events in commit
+     * order (borrowed for the call). NULL: none. */
+    void (*on_commit)(void *user, const arb_event *events, size_t count);
+    void *on_commit_user;
+} arb_engine_config;
+
+/* Open the data directory, load every stream (newest snapshot + replay of the
+ * events after it, checking the hash chain) and rebuild the timers. */
+int arb_engine_open(const arb_engine_config *config, arb_engine **engine_out);
+void arb_engine_close(arb_engine *engine);
+
+/* Decide commands[0..count) in order and commit them as one batch. Returns 0
+ * with outcomes[i] filled for every i (each gets exactly one outcome, a
+ * rejection included), or a negative code for a misuse (count out of range,
+ * read-only engine) with nothing decided. count <= ARB_BATCH_PROPOSALS_MAX.
+ * The commands are only read. */
+int arb_engine_execute(arb_engine *engine, const arb_command *commands, size_t count,
+                       arb_outcome *outcomes);
+
+/* Fire every timer due at the engine's clock (at most ARB_TIMERS_PER_TICK_MAX)
+ * as system proposals, committed as one batch. *fired_out: how many were
+ * decided (stale timers included). */
+int arb_engine_tick(arb_engine *engine, size_t *fired_out);
+
+/* The earliest pending deadline (Unix ms), or INT64_MAX when none. */
+int64_t arb_engine_next_deadline(const arb_engine *engine);
+
+/* A stream's state as viewer may see it (new reference) and its version.
+ * ARB_ESTREAM_NOT_FOUND when the stream does not exist. */
+int arb_engine_state(arb_engine *engine, const char *stream, const arb_principal *viewer,
+                     json_t **state_out, uint64_t *version_out);
+
+/* Events of a stream after since_seq, as JSON (array, new reference), at
+ * most limit (0: all). */
+int arb_engine_events(arb_engine *engine, const char *stream, uint64_t since_seq, uint64_t limit,
+                      json_t **events_out);
+
+/* Names of all streams (array, new reference). */
+int arb_engine_streams(arb_engine *engine, json_t **streams_out);
+
+/* The highest client_seq the engine has seen from client_id (0: none). */
+uint64_t arb_engine_client_seq_max(const arb_engine *engine, const char *client_id);
+
+/* Verification of a data directory (arbiter verify). */
+typedef struct arb_verify_report {
+    uint64_t streams;
+    uint64_t events;
+    uint64_t snapshots_compared;
+    /* On failure: where and what. */
+    char stream[ARB_STREAM_NAME_BYTES_MAX + 1];
+    uint64_t seq;
+    char why[256];
+} arb_verify_report;
+
+/* Re-read the whole log: check seq contiguity and every hash, replay every
+ * stream through its rules checking the invariants after every check_every
+ * events (1: every event), compare the newest snapshot with the replayed
+ * state. 0 when all holds; ARB_ECORRUPT with report->stream/seq/why naming
+ * the first problem. */
+int arb_verify(const char *data_dir, uint64_t check_every, arb_verify_report *report);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * limits.h - every bound arbiter enforces, in one place, each with its reason.
+ *
+ * Nothing in arbiter grows without a bound. A value that comes from outside
+ * (a name, an argument, a batch) is checked against one of these before it is
+ * used, and fixed-size buffers are sized from them. Related bounds are tied
+ * together with _Static_assert so that changing one cannot silently break
+ * another.
+ */
+#ifndef ARBITER_LIMITS_H
+#define ARBITER_LIMITS_H
+
+/* Names. Fixed-size buffers hold them, so they are short on purpose. */
+
+/* client_id: an opaque identity; 64 is room for a hex ed25519 key. */
+#define ARB_CLIENT_ID_BYTES_MAX 64
+/* Stream names are KIND:NAME; long enough for a UUID-based name and a kind. */
+#define ARB_STREAM_NAME_BYTES_MAX 128
+/* The KIND part of a stream name selects a rule module. */
+#define ARB_KIND_BYTES_MAX 32
+/* Action names and event type names (transfer, hold_expired...). */
+#define ARB_ACTION_BYTES_MAX 32
+#define ARB_EVENT_TYPE_BYTES_MAX 32
+/* Human-readable rejection messages (the code is the stable part). */
+#define ARB_MESSAGE_BYTES_MAX 256
+
+/* Proposals. */
+
+/* The canonical JSON of one command's args. Bounds memory per proposal and the
+ * size of every event derived from it. */
+#define ARB_ARGS_BYTES_MAX (64 * 1024)
+/* JSON nesting depth accepted anywhere (jansson recurses on parse). */
+#define ARB_JSON_DEPTH_MAX 32
+/* Events one decision may produce; a ledger batch produces one per item. */
+#define ARB_DECISION_EVENTS_MAX 128
+/* The canonical bytes of one event: stream, ids, type and data with room. */
+#define ARB_EVENT_BYTES_MAX (ARB_ARGS_BYTES_MAX + 4096)
+/* Every integer that enters through JSON must fit a double exactly (2^53-1),
+ * so that JavaScript clients read the same number. */
+#define ARB_JSON_INT_MAX 9007199254740991LL
+
+/* Engine. */
+
+/* Proposals decided and committed in one store transaction (group commit).
+ * Bigger batches amortise fsync further but delay every outcome in them. */
+#define ARB_BATCH_PROPOSALS_MAX 1024
+/* Events one batch may produce: every proposal deciding its most. The batch
+ * scratch starts small and grows towards this only if decisions are large. */
+#define ARB_BATCH_EVENTS_MAX (ARB_BATCH_PROPOSALS_MAX * ARB_DECISION_EVENTS_MAX)
+/* Streams one engine holds in memory. */
+#define ARB_STREAMS_MAX 65536
+/* Distinct clients whose highest client_seq the engine keeps in memory. */
+#define ARB_CLIENTS_MAX (1 << 20)
+/* Pending timers across all streams (hold expiry, turn clocks). Past this the
+ * engine stops with a clear error rather than drop a deadline. */
+#define ARB_TIMERS_MAX (1 << 22)
+/* Timers fired in one tick; the rest wait for the next tick. */
+#define ARB_TIMERS_PER_TICK_MAX ARB_BATCH_PROPOSALS_MAX
+/* Default events between two snapshots of a stream. Recovery replays at most
+ * this many events per stream after the newest snapshot. */
+#define ARB_SNAPSHOT_EVERY_DEFAULT 10000
+/* Snapshots kept per stream (older ones are deleted). */
+#define ARB_SNAPSHOTS_KEPT 2
+/* A snapshot's JSON text. */
+#define ARB_SNAPSHOT_BYTES_MAX (256 * 1024 * 1024)
+
+/* Ledger domain. */
+
+/* Accounts in one ledger stream. */
+#define ARB_LEDGER_ACCOUNTS_MAX (1 << 20)
+/* Open holds in one ledger stream. */
+#define ARB_LEDGER_PENDING_MAX (1 << 20)
+/* Items in one linked ledger batch (all-or-nothing). */
+#define ARB_LEDGER_BATCH_ITEMS_MAX 64
+/* Default maximum of one transfer, in minor units. */
+#define ARB_LEDGER_TRANSFER_MAX_DEFAULT 1000000
+/* Longest hold, in seconds (30 days). */
+#define ARB_LEDGER_HOLD_TIMEOUT_S_MAX (30 * 24 * 3600)
+/* Currency codes (ISO 4217 is 3; room for tokens like "POINTS"). */
+#define ARB_CURRENCY_BYTES_MAX 16
+/* Account ids and owners. */
+#define ARB_ACCOUNT_ID_BYTES_MAX 64
+/* Transfer memos. */
+#define ARB_MEMO_BYTES_MAX 256
+
+_Static_assert(ARB_KIND_BYTES_MAX < ARB_STREAM_NAME_BYTES_MAX, "a stream name holds its kind");
+_Static_assert(ARB_LEDGER_BATCH_ITEMS_MAX <= ARB_DECISION_EVENTS_MAX,
+               "a ledger batch emits one event per item");
+_Static_assert(ARB_TIMERS_PER_TICK_MAX <= ARB_BATCH_PROPOSALS_MAX,
+               "one tick's timers are one batch");
+_Static_assert(ARB_BATCH_EVENTS_MAX >= 2 * ARB_DECISION_EVENTS_MAX,
+               "a batch holds at least two full decisions");
+_Static_assert(ARB_ARGS_BYTES_MAX < ARB_EVENT_BYTES_MAX, "an event holds its command's args");
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * internal.h - what the engine's files share: the stream record, the engine
+ * struct, the timer heap, and the replay step used by both recovery and
+ * verify. Nothing outside src/engine/ includes this.
+ *
+ * Ownership: the engine owns every stream (and through it the rule state),
+ * the store, the timer heap and the batch scratch. Streams live until
+ * arb_engine_close, so the timer heap and the batch may point at them.
+ */
+#ifndef ARB_ENGINE_INTERNAL_H
+#define ARB_ENGINE_INTERNAL_H
+
+#include "arbiter/engine.h"
+#include "core/buf.h"
+#include "core/map.h"
+#include "store/store.h"
+
+typedef struct arb__stream {
+    char name[ARB_STREAM_NAME_BYTES_MAX + 1];
+    char kind[ARB_KIND_BYTES_MAX + 1];
+    const arb_rules *rules;
+    void *state;                    /* owned; freed with rules->state_free */
+    uint64_t seq;                   /* version: seq of the last event (0: none) */
+    uint8_t head_hash[ARB_HASH_BYTES]; /* hash of event seq (zeros when seq == 0) */
+    uint64_t snapshot_seq;          /* seq of the newest stored snapshot */
+    bool persisted;                 /* has a row in the store's streams table */
+    bool touched;                   /* changed by the batch being built */
+} arb__stream;
+
+typedef struct arb__timer {
+    int64_t at_ms;
+    arb__stream *stream;
+    char action[ARB_ACTION_BYTES_MAX + 1];
+    json_t *args; /* owned */
+} arb__timer;
+
+typedef struct arb__timer_heap {
+    arb__timer *items; /* a binary min-heap on at_ms */
+    size_t count;
+    size_t cap;
+} arb__timer_heap;
+
+/* Batch scratch: sized at open, grown to a high-water mark, reused. Texts
+ * are kept as offsets into the buffers until the batch is complete, because
+ * the buffers may move while they grow. */
+typedef struct arb__batch {
+    arb_event *events;
+    size_t event_count;
+    size_t event_cap;
+    size_t *event_data_offset;       /* per event: offset of its canonical data */
+    size_t *event_data_len;
+    arb_store_event *store_events;
+    arb_store_outcome *rows;
+    size_t row_count;
+    size_t *row_payload_offset;      /* SIZE_MAX: no payload */
+    size_t *row_outcome;             /* index of the outcome a row belongs to */
+    size_t *outcome_first_event;     /* per outcome: index into events */
+    arb_buf texts;                   /* canonical data and payload texts */
+    arb_buf scratch;                 /* event bytes and fingerprints */
+    arb__stream **new_streams;
+    size_t new_stream_count;
+    arb_store_stream *store_streams;
+    arb__stream **touched;
+    size_t touched_count;
+} arb__batch;
+
+struct arb_engine {
+    arb_store *store;
+    bool read_only;
+    int64_t (*clock_ms)(void *user);
+    void *clock_user;
+    int64_t last_now_ms;             /* the clock never goes backwards */
+    uint32_t snapshot_every;
+    void (*on_commit)(void *user, const arb_event *events, size_t count);
+    void *on_commit_user;
+    arb_map streams;                 /* name -> arb__stream* (owned) */
+    /* client_id -> highest client_seq, stored in the pointer itself (never 0,
+     * since client_seq >= 1). A fast path only: a client_seq above it is new
+     * without asking the store. Past ARB_CLIENTS_MAX clients the map stops
+     * growing and clients_incomplete makes every unknown client ask the store. */
+    arb_map clients;
+    bool clients_incomplete;
+    arb__timer_heap timers;
+    arb__batch batch;
+    arb_decision decision;           /* scratch for one decide call */
+    arb_command *tick_commands;      /* ARB_TIMERS_PER_TICK_MAX, for arb_engine_tick */
+    arb_outcome *tick_outcomes;
+};
+
+/* Timers (timers.c). */
+void arb__timers_init(arb__timer_heap *heap);
+void arb__timers_free(arb__timer_heap *heap);
+/* The sink that rule modules report deadlines to, for one stream. */
+typedef struct arb__timer_target {
+    arb__timer_heap *heap;
+    arb__stream *stream;
+} arb__timer_target;
+arb_timer_sink arb__timer_sink(arb__timer_target *target);
+const arb__timer *arb__timers_peek(const arb__timer_heap *heap);
+/* Remove the earliest timer into *timer_out (the caller then owns its args). */
+void arb__timers_pop(arb__timer_heap *heap, arb__timer *timer_out);
+
+/* Replay (replay.c): check one stored event against the chain and apply it.
+ * The event's data is parsed from data_json; on success the stream's seq and
+ * head hash advance. ARB_ECORRUPT with why filled otherwise. */
+int arb__replay_event(arb__stream *stream, const arb_event *stored, const char *data_json,
+                      size_t data_json_len, const arb_timer_sink *timers, arb_buf *scratch,
+                      char *why, size_t why_size);
+/* A stream record for name (kind parsed from it), with a fresh state.
+ * ARB_EINVALID_STREAM, ARB_EUNKNOWN_KIND or ARB_ENOMEM. */
+int arb__stream_new(const char *name, arb__stream **stream_out);
+void arb__stream_free(arb__stream *stream);
+/* Syntax of stream names: KIND:NAME (see docs/protocol.md). */
+int arb__stream_name_valid(const char *name, char kind_out[ARB_KIND_BYTES_MAX + 1]);
+
+/* The batch path (execute.c). */
+int arb__batch_init(arb__batch *batch);
+void arb__batch_free(arb__batch *batch);
+int64_t arb__engine_now(arb_engine *engine);
+
+#endif

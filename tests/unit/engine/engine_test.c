@@ -1,0 +1,450 @@
+/*
+ * engine_test.c - the engine through its public API on a real SQLite store:
+ * total order, idempotency, optimistic concurrency, stream creation,
+ * recovery (with and without snapshots), timers, tamper detection, and a
+ * randomized run with restarts and resends.
+ */
+#include "support.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define L "ledger:main"
+
+typedef struct fixture {
+    char *dir;
+    test_clock clock;
+    uint32_t snapshot_every;
+    arb_engine *engine;
+} fixture;
+
+static void open_engine(fixture *f)
+{
+    arb_engine_config config = {.data_dir = f->dir,
+                                .clock_ms = test_clock_ms,
+                                .clock_user = &f->clock,
+                                .snapshot_every = f->snapshot_every};
+    assert_int_equal(arb_engine_open(&config, &f->engine), 0);
+}
+
+static void reopen(fixture *f)
+{
+    arb_engine_close(f->engine);
+    open_engine(f);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->dir = test_mkdtemp("engine");
+    f->clock.now_ms = 1700000000000;
+    open_engine(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    arb_engine_close(f->engine);
+    test_rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static uint64_t admin_seq;
+
+static void open_funded(fixture *f, const char *account, const char *owner, long amount)
+{
+    assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, ++admin_seq, L,
+                                  "open_account", "{s:s,s:s,s:s}", "account", account, "owner",
+                                  owner, "currency", "EUR"),
+                     0);
+    if (amount > 0)
+        assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, ++admin_seq, L,
+                                      "deposit", "{s:s,s:I}", "account", account, "amount",
+                                      (json_int_t)amount),
+                         0);
+}
+
+static json_int_t balance(fixture *f, const char *account)
+{
+    json_t *state = test_state(f->engine, L, NULL);
+    json_t *acct = json_object_get(json_object_get(state, "accounts"), account);
+    assert_non_null(acct);
+    json_int_t value = json_integer_value(json_object_get(acct, "balance"));
+    json_decref(state);
+    return value;
+}
+
+static void test_seq_is_contiguous(void **state)
+{
+    fixture *f = *state;
+    admin_seq = 0;
+    open_funded(f, "a", "alice", 1000);
+    open_funded(f, "b", "bob", 0);
+    uint64_t expected = 4; /* a: open + deposit, b: open */
+    for (uint64_t i = 1; i <= 20; i++) {
+        arb_outcome out;
+        int code = test_propose(f->engine, &out, "alice", ARB_ROLE_USER, i, L, "transfer",
+                                "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 10);
+        assert_int_equal(code, 0);
+        assert_int_equal(out.seq_first, expected);
+        assert_int_equal(out.seq_last, expected);
+        assert_int_equal(out.event_count, 1);
+        assert_int_equal(out.events[0].seq, expected);
+        expected++;
+        arb_outcome_clear(&out);
+    }
+    json_t *events = NULL;
+    assert_int_equal(arb_engine_events(f->engine, L, 0, 0, &events), 0);
+    assert_int_equal(json_array_size(events), expected - 1);
+    for (size_t i = 0; i < json_array_size(events); i++)
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(events, i), "seq")),
+                         i + 1);
+    json_decref(events);
+    assert_int_equal(balance(f, "b"), 200);
+}
+
+static void test_resend_committed_is_replayed(void **state)
+{
+    fixture *f = *state;
+    admin_seq = 0;
+    open_funded(f, "a", "alice", 1000);
+    open_funded(f, "b", "bob", 0);
+    arb_outcome first, again;
+    assert_int_equal(test_propose(f->engine, &first, "alice", ARB_ROLE_USER, 7, L, "transfer",
+                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 30),
+                     0);
+    assert_false(first.replay);
+    assert_int_equal(test_propose(f->engine, &again, "alice", ARB_ROLE_USER, 7, L, "transfer",
+                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 30),
+                     0);
+    assert_true(again.replay);
+    assert_int_equal(again.seq_first, first.seq_first);
+    assert_true(json_equal(again.result, first.result) || (!again.result && !first.result));
+    assert_int_equal(balance(f, "b"), 30);
+    arb_outcome_clear(&first);
+    arb_outcome_clear(&again);
+    /* And after a restart the stored outcome answers. */
+    reopen(f);
+    assert_int_equal(test_propose(f->engine, &again, "alice", ARB_ROLE_USER, 7, L, "transfer",
+                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 30),
+                     0);
+    assert_true(again.replay);
+    assert_int_equal(balance(f, "b"), 30);
+    arb_outcome_clear(&again);
+}
+
+static void test_resend_rejected_is_same_rejection(void **state)
+{
+    fixture *f = *state;
+    admin_seq = 0;
+    open_funded(f, "a", "alice", 10);
+    open_funded(f, "b", "bob", 0);
+    arb_outcome out;
+    assert_int_equal(test_propose(f->engine, &out, "alice", ARB_ROLE_USER, 1, L, "transfer",
+                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 50),
+                     ARB_EINSUFFICIENT_FUNDS);
+    uint64_t version = out.version;
+    arb_outcome_clear(&out);
+    /* Funds arrive; the retry must still get the original answer. */
+    assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, ++admin_seq, L,
+                                  "deposit", "{s:s,s:i}", "account", "a", "amount", 100),
+                     0);
+    reopen(f);
+    assert_int_equal(test_propose(f->engine, &out, "alice", ARB_ROLE_USER, 1, L, "transfer",
+                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 50),
+                     ARB_EINSUFFICIENT_FUNDS);
+    assert_true(out.replay);
+    assert_int_equal(out.version, version);
+    arb_outcome_clear(&out);
+    assert_int_equal(balance(f, "b"), 0);
+}
+
+static void test_duplicate_inside_one_batch(void **state)
+{
+    fixture *f = *state;
+    admin_seq = 0;
+    open_funded(f, "a", "alice", 1000);
+    open_funded(f, "b", "bob", 0);
+    arb_command commands[3];
+    arb_outcome outcomes[3];
+    for (int i = 0; i < 3; i++)
+        test_command(&commands[i], "alice", ARB_ROLE_USER, i == 2 ? 2 : 1, L, "transfer",
+                     "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 5);
+    assert_int_equal(arb_engine_execute(f->engine, commands, 3, outcomes), 0);
+    assert_false(outcomes[0].replay);
+    assert_true(outcomes[1].replay);
+    assert_int_equal(outcomes[1].seq_first, outcomes[0].seq_first);
+    assert_false(outcomes[2].replay);
+    assert_int_equal(outcomes[2].seq_first, outcomes[0].seq_first + 1);
+    for (int i = 0; i < 3; i++) {
+        arb_outcome_clear(&outcomes[i]);
+        arb_command_clear(&commands[i]);
+    }
+    assert_int_equal(balance(f, "b"), 10);
+}
+
+static void test_key_reused_with_other_content(void **state)
+{
+    fixture *f = *state;
+    admin_seq = 0;
+    open_funded(f, "a", "alice", 1000);
+    open_funded(f, "b", "bob", 0);
+    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 3, L, "transfer",
+                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 5),
+                     0);
+    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 3, L, "transfer",
+                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 500),
+                     ARB_EIDEMPOTENCY_KEY_REUSED);
+    reopen(f);
+    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 3, L, "transfer",
+                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 6),
+                     ARB_EIDEMPOTENCY_KEY_REUSED);
+    assert_int_equal(balance(f, "b"), 5);
+}
+
+static void test_expect_version(void **state)
+{
+    fixture *f = *state;
+    admin_seq = 0;
+    open_funded(f, "a", "alice", 1000);
+    open_funded(f, "b", "bob", 0);
+    arb_command command;
+    arb_outcome out;
+    test_command(&command, "alice", ARB_ROLE_USER, 1, L, "transfer", "{s:s,s:s,s:i}", "from", "a",
+                 "to", "b", "amount", 5);
+    command.has_expect = true;
+    command.expect = 2; /* the stream is at 3 */
+    test_exec(f->engine, &command, &out);
+    assert_int_equal(out.kind, ARB_OUTCOME_REJECTED);
+    assert_int_equal(out.code, ARB_EVERSION_CONFLICT);
+    assert_int_equal(json_integer_value(json_object_get(out.details, "version")), 3);
+    arb_outcome_clear(&out);
+    arb_command_clear(&command);
+    test_command(&command, "alice", ARB_ROLE_USER, 2, L, "transfer", "{s:s,s:s,s:i}", "from", "a",
+                 "to", "b", "amount", 5);
+    command.has_expect = true;
+    command.expect = 3;
+    test_exec(f->engine, &command, &out);
+    assert_int_equal(out.kind, ARB_OUTCOME_COMMITTED);
+    arb_outcome_clear(&out);
+    arb_command_clear(&command);
+    assert_int_equal(balance(f, "b"), 5);
+}
+
+static void test_stream_creation(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(test_propose(f->engine, NULL, "u", ARB_ROLE_USER, 1, "ledger:other",
+                                  "open_account", "{s:s,s:s,s:s}", "account", "x", "owner", "u",
+                                  "currency", "EUR"),
+                     ARB_ESTREAM_NOT_FOUND);
+    assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, 1, "nokind:x",
+                                  "open_account", "{}"),
+                     ARB_EUNKNOWN_KIND);
+    assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, 2, "ledger:bad name",
+                                  "open_account", "{}"),
+                     ARB_EINVALID_STREAM);
+    assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, 3, "Ledger:x",
+                                  "open_account", "{}"),
+                     ARB_EINVALID_STREAM);
+    assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, 4, "ledger:other",
+                                  "open_account", "{s:s,s:s,s:s}", "account", "x", "owner", "u",
+                                  "currency", "EUR"),
+                     0);
+    json_t *streams = NULL;
+    assert_int_equal(arb_engine_streams(f->engine, &streams), 0);
+    assert_int_equal(json_array_size(streams), 1);
+    assert_string_equal(json_string_value(json_array_get(streams, 0)), "ledger:other");
+    json_decref(streams);
+}
+
+static void test_invalid_keys(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 0, L, "transfer", "{}"),
+                     ARB_EINVALID_ARGUMENT);
+    assert_int_equal(
+        test_propose(f->engine, NULL, "$system", ARB_ROLE_USER, 1, L, "expire", "{}"),
+        ARB_EINVALID_ARGUMENT);
+    assert_int_equal(test_propose(f->engine, NULL, "bad id", ARB_ROLE_USER, 1, L, "x", "{}"),
+                     ARB_EINVALID_ARGUMENT);
+    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_ADMIN, 1, L, "deposit",
+                                  "{s:s,s:f}", "account", "a", "amount", 1.5),
+                     ARB_EINVALID_ARGUMENT);
+    assert_int_equal(
+        test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, (uint64_t)ARB_JSON_INT_MAX + 1, L,
+                     "transfer", "{}"),
+        ARB_EINVALID_ARGUMENT);
+}
+
+static void test_hold_expires_by_timer_and_across_restart(void **state)
+{
+    fixture *f = *state;
+    admin_seq = 0;
+    open_funded(f, "a", "alice", 1000);
+    open_funded(f, "b", "bob", 0);
+    arb_outcome out;
+    assert_int_equal(test_propose(f->engine, &out, "alice", ARB_ROLE_USER, 1, L, "hold",
+                                  "{s:s,s:s,s:i,s:i}", "from", "a", "to", "b", "amount", 100,
+                                  "timeout_s", 10),
+                     0);
+    char pending[64];
+    snprintf(pending, sizeof pending, "%s",
+             json_string_value(json_object_get(out.result, "pending")));
+    arb_outcome_clear(&out);
+    assert_int_equal(arb_engine_next_deadline(f->engine), f->clock.now_ms + 10000);
+    assert_int_equal(balance(f, "a"), 900);
+    size_t fired = 0;
+    f->clock.now_ms += 5000;
+    assert_int_equal(arb_engine_tick(f->engine, &fired), 0);
+    assert_int_equal(fired, 0);
+    /* The server stops; the deadline passes while it is down. */
+    reopen(f);
+    f->clock.now_ms += 60000;
+    assert_int_equal(arb_engine_tick(f->engine, &fired), 0);
+    assert_int_equal(fired, 1);
+    assert_int_equal(balance(f, "a"), 1000);
+    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 2, L, "capture",
+                                  "{s:s}", "pending", pending),
+                     ARB_EPENDING_EXPIRED);
+    json_t *st = test_state(f->engine, L, NULL);
+    json_t *hold = json_object_get(json_object_get(st, "pending"), pending);
+    assert_string_equal(json_string_value(json_object_get(hold, "status")), "expired");
+    json_decref(st);
+    assert_int_equal(arb_engine_next_deadline(f->engine), INT64_MAX);
+}
+
+static void test_timer_restored_from_snapshot(void **state)
+{
+    fixture *f = *state;
+    f->snapshot_every = 1;
+    reopen(f);
+    admin_seq = 0;
+    open_funded(f, "a", "alice", 1000);
+    open_funded(f, "b", "bob", 0);
+    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 1, L, "hold",
+                                  "{s:s,s:s,s:i,s:i}", "from", "a", "to", "b", "amount", 100,
+                                  "timeout_s", 30),
+                     0);
+    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 2, L, "transfer",
+                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 1),
+                     0);
+    reopen(f); /* state now comes from the snapshot at seq 5, not from replay */
+    assert_int_equal(arb_engine_next_deadline(f->engine), f->clock.now_ms + 30000);
+    f->clock.now_ms += 30000;
+    size_t fired = 0;
+    assert_int_equal(arb_engine_tick(f->engine, &fired), 0);
+    assert_int_equal(fired, 1);
+    assert_int_equal(balance(f, "a"), 999);
+    arb_verify_report report;
+    assert_int_equal(arb_verify(f->dir, 1, &report), 0);
+    assert_true(report.snapshots_compared >= 1);
+}
+
+static void raw_sql(const char *dir, const char *sql)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/arbiter.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *error = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &error);
+    if (rc != SQLITE_OK)
+        fail_msg("sql: %s", error);
+    assert_int_equal(sqlite3_changes(db) > 0, 1);
+    sqlite3_close(db);
+}
+
+static void test_tampering_is_detected(void **state)
+{
+    fixture *f = *state;
+    admin_seq = 0;
+    open_funded(f, "a", "alice", 1000);
+    open_funded(f, "b", "bob", 0);
+    for (uint64_t i = 1; i <= 10; i++)
+        assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, i, L, "transfer",
+                                      "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 1),
+                         0);
+    arb_engine_close(f->engine);
+    f->engine = NULL;
+    arb_verify_report report;
+    assert_int_equal(arb_verify(f->dir, 1, &report), 0);
+    assert_int_equal(report.events, 13);
+    raw_sql(f->dir, "UPDATE events SET data = replace(data, '\"amount\":1', '\"amount\":9') "
+                    "WHERE stream = 'ledger:main' AND seq = 9");
+    assert_int_equal(arb_verify(f->dir, 1, &report), ARB_ECORRUPT);
+    assert_string_equal(report.stream, L);
+    assert_int_equal(report.seq, 9);
+    arb_engine_config config = {.data_dir = f->dir};
+    arb_engine *engine = NULL;
+    assert_int_equal(arb_engine_open(&config, &engine), ARB_ECORRUPT);
+    assert_null(engine);
+    /* A removed event is a gap. */
+    raw_sql(f->dir, "UPDATE events SET data = replace(data, '\"amount\":9', '\"amount\":1') "
+                    "WHERE stream = 'ledger:main' AND seq = 9");
+    assert_int_equal(arb_verify(f->dir, 1, &report), 0);
+    raw_sql(f->dir, "DELETE FROM events WHERE stream = 'ledger:main' AND seq = 12");
+    assert_int_equal(arb_verify(f->dir, 1, &report), ARB_ECORRUPT);
+    assert_int_equal(report.seq, 12);
+    assert_int_equal(arb_engine_open(&config, &engine), ARB_ECORRUPT);
+}
+
+static void test_on_commit_sees_events_in_order(void **state);
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_seq_is_contiguous, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resend_committed_is_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resend_rejected_is_same_rejection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_inside_one_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_reused_with_other_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expect_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_creation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_expires_by_timer_and_across_restart, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_timer_restored_from_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tampering_is_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_on_commit_sees_events_in_order, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
+}
+
+typedef struct seen {
+    uint64_t next_seq;
+    size_t calls;
+} seen;
+
+static void on_commit(void *user, const arb_event *events, size_t count)
+{
+    seen *s = user;
+    s->calls++;
+    for (size_t i = 0; i < count; i++) {
+        assert_int_equal(events[i].seq, s->next_seq);
+        s->next_seq++;
+    }
+}
+
+static void test_on_commit_sees_events_in_order(void **state)
+{
+    fixture *f = *state;
+    arb_engine_close(f->engine);
+    seen s = {.next_seq = 1};
+    arb_engine_config config = {.data_dir = f->dir,
+                                .clock_ms = test_clock_ms,
+                                .clock_user = &f->clock,
+                                .on_commit = on_commit,
+                                .on_commit_user = &s};
+    assert_int_equal(arb_engine_open(&config, &f->engine), 0);
+    admin_seq = 0;
+    open_funded(f, "a", "alice", 1000);
+    open_funded(f, "b", "bob", 0);
+    assert_int_equal(s.calls, 3);
+    assert_int_equal(s.next_seq, 4);
+}
