@@ -40,7 +40,7 @@ all:
 
 run:
 	@$(DEPS_OK) && $(MAKE) --no-print-directory build
-	$(BUILD)/bin/arbiterd --data ./data
+	$(BUILD)/bin/arbiterd --data ./data --demo
 
 test:
 	@$(DEPS_OK) && $(MAKE) --no-print-directory check
