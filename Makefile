@@ -100,4 +100,6 @@ format-check:
 clean:
 	rm -rf build
 
+.SECONDARY:
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -138,8 +138,8 @@ static int build_command(const options *opt, arb_engine *engine, arb_command *co
     if (seq == 0)
         seq = arb_engine_client_seq_max(engine, opt->client_id) + 1;
     arb_command_init(command);
-    rc = arb_command_set(command, opt->client_id, role, seq, opt->positional[0],
-                         opt->positional[1], args);
+    rc = arb_command_set(command, opt->client_id, role, seq, opt->positional[0], opt->positional[1],
+                         args);
     json_decref(args);
     command->has_expect = opt->has_expect;
     command->expect = opt->expect;

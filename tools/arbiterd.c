@@ -93,8 +93,8 @@ static int seed_demo(arb_engine *engine)
         arb_command_set(&commands[n++], "arbiterd", ARB_ROLE_ADMIN, ++seq, "ledger:demo",
                         "open_account", open);
         arb_command_init(&commands[n]);
-        arb_command_set(&commands[n++], "arbiterd", ARB_ROLE_ADMIN, ++seq, "ledger:demo",
-                        "deposit", deposit);
+        arb_command_set(&commands[n++], "arbiterd", ARB_ROLE_ADMIN, ++seq, "ledger:demo", "deposit",
+                        deposit);
         json_decref(open);
         json_decref(deposit);
     }

@@ -29,8 +29,8 @@
 typedef struct arb_engine arb_engine;
 
 typedef struct arb_engine_config {
-    const char *data_dir;   /* borrowed for arb_engine_open only */
-    bool read_only;         /* no lock, no writes: state and log only */
+    const char *data_dir; /* borrowed for arb_engine_open only */
+    bool read_only;       /* no lock, no writes: state and log only */
     /* The clock (Unix ms). NULL: the real-time clock. Tests pass their own. */
     int64_t (*clock_ms)(void *user);
     void *clock_user;

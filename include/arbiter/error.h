@@ -27,14 +27,16 @@
     X(ARB_EUSAGE, -8, "USAGE", "invalid usage")                                                    \
     /* Malformed proposals: the input itself is wrong. */                                          \
     X(ARB_EMALFORMED, -20, "MALFORMED", "the message is not well-formed")                          \
-    X(ARB_EINVALID_ARGUMENT, -21, "INVALID_ARGUMENT", "an argument is missing or has a wrong type") \
+    X(ARB_EINVALID_ARGUMENT, -21, "INVALID_ARGUMENT",                                              \
+      "an argument is missing or has a wrong type")                                                \
     X(ARB_EINVALID_STREAM, -22, "INVALID_STREAM", "stream names are KIND:NAME")                    \
     X(ARB_EUNKNOWN_KIND, -23, "UNKNOWN_KIND", "no rule module handles this stream kind")           \
     X(ARB_ESTREAM_NOT_FOUND, -24, "STREAM_NOT_FOUND", "the stream does not exist")                 \
     X(ARB_EUNKNOWN_ACTION, -25, "UNKNOWN_ACTION", "the stream's rules have no such action")        \
     X(ARB_ETOO_LARGE, -26, "TOO_LARGE", "the message exceeds a size limit")                        \
     /* Engine-level rejections. */                                                                 \
-    X(ARB_EVERSION_CONFLICT, -40, "VERSION_CONFLICT", "the stream changed since the expected version") \
+    X(ARB_EVERSION_CONFLICT, -40, "VERSION_CONFLICT",                                              \
+      "the stream changed since the expected version")                                             \
     X(ARB_EIDEMPOTENCY_KEY_REUSED, -41, "IDEMPOTENCY_KEY_REUSED",                                  \
       "this client_seq was already used for a different proposal")                                 \
     X(ARB_EFORBIDDEN, -42, "FORBIDDEN", "the principal may not do this")                           \
@@ -47,7 +49,8 @@
     X(ARB_ECURRENCY_MISMATCH, -63, "CURRENCY_MISMATCH", "the accounts hold different currencies")  \
     X(ARB_EINSUFFICIENT_FUNDS, -64, "INSUFFICIENT_FUNDS",                                          \
       "the account's available funds do not cover the amount")                                     \
-    X(ARB_EEXCEEDS_LIMIT, -65, "EXCEEDS_LIMIT", "the amount exceeds the ledger's per-transfer maximum") \
+    X(ARB_EEXCEEDS_LIMIT, -65, "EXCEEDS_LIMIT",                                                    \
+      "the amount exceeds the ledger's per-transfer maximum")                                      \
     X(ARB_EOVERFLOW, -66, "OVERFLOW", "a balance would exceed 2^53-1")                             \
     X(ARB_EACCOUNT_EXISTS, -67, "ACCOUNT_EXISTS", "an account with this id already exists")        \
     X(ARB_EPENDING_NOT_FOUND, -68, "PENDING_NOT_FOUND", "no such pending hold")                    \

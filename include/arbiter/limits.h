@@ -70,6 +70,10 @@
 #define ARB_LEDGER_ACCOUNTS_MAX (1 << 20)
 /* Open holds in one ledger stream. */
 #define ARB_LEDGER_PENDING_MAX (1 << 20)
+/* Captured, voided and expired holds remembered (newest first), so that a
+ * late capture gets PENDING_CLOSED or PENDING_EXPIRED rather than
+ * PENDING_NOT_FOUND. Older ones are forgotten: memory stays bounded. */
+#define ARB_LEDGER_CLOSED_HOLDS_KEPT ARB_LEDGER_PENDING_MAX
 /* Items in one linked ledger batch (all-or-nothing). */
 #define ARB_LEDGER_BATCH_ITEMS_MAX 64
 /* Default maximum of one transfer, in minor units. */

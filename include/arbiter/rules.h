@@ -36,9 +36,9 @@
 /* What decide may know besides the state and the command. Borrowed for the
  * duration of one decide call. */
 typedef struct arb_ctx {
-    int64_t now_ms;       /* the server's clock, Unix ms */
-    uint64_t next_seq;    /* the seq the decision's first event will get */
-    uint64_t version;     /* the stream's current version (next_seq - 1) */
+    int64_t now_ms;    /* the server's clock, Unix ms */
+    uint64_t next_seq; /* the seq the decision's first event will get */
+    uint64_t version;  /* the stream's current version (next_seq - 1) */
     /* Fill buf with len bytes from the server's CSPRNG. NULL in a client's
      * prediction: a module that needs randomness then rejects or defers. */
     void (*random_bytes)(void *user, void *buf, size_t len);
@@ -59,10 +59,10 @@ typedef struct arb_decision_event {
 } arb_decision_event;
 
 typedef struct arb_decision {
-    int code;                                    /* 0 accepted, else a rejection code */
+    int code; /* 0 accepted, else a rejection code */
     char message[ARB_MESSAGE_BYTES_MAX + 1];
-    json_t *details;                             /* owned; rejected only; may be NULL */
-    json_t *result;                              /* owned; accepted only; may be NULL */
+    json_t *details; /* owned; rejected only; may be NULL */
+    json_t *result;  /* owned; accepted only; may be NULL */
     size_t event_count;
     arb_decision_event events[ARB_DECISION_EVENTS_MAX];
 } arb_decision;
@@ -111,8 +111,8 @@ typedef struct arb_rules {
     int (*snapshot_save)(const void *state, json_t **snapshot_out);
     int (*snapshot_load)(const json_t *snapshot, void **state_out, const arb_timer_sink *timers);
 
-    /* The domain's invariants. 0 when they hold; else ARB_ECORRUPT with a
-     * sentence in why. */
+    /* The domain's invariants. 0 when they hold; ARB_ECORRUPT with a
+     * sentence in why when they do not; ARB_ENOMEM if it could not check. */
     int (*check)(const void *state, char *why, size_t why_size);
 } arb_rules;
 

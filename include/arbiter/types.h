@@ -38,25 +38,25 @@ typedef struct arb_principal {
 
 /* A proposal. Never trusted: the engine validates every field. */
 typedef struct arb_command {
-    arb_principal principal;                      /* who proposes */
-    uint64_t client_seq;                          /* with principal.id: the idempotency key */
-    char stream[ARB_STREAM_NAME_BYTES_MAX + 1];   /* KIND:NAME */
-    char action[ARB_ACTION_BYTES_MAX + 1];        /* the rule module's action name */
-    json_t *args;                                 /* owned; a JSON object (never NULL once set) */
-    bool has_expect;                              /* optimistic concurrency requested */
-    uint64_t expect;                              /* the stream version the client saw */
+    arb_principal principal;                    /* who proposes */
+    uint64_t client_seq;                        /* with principal.id: the idempotency key */
+    char stream[ARB_STREAM_NAME_BYTES_MAX + 1]; /* KIND:NAME */
+    char action[ARB_ACTION_BYTES_MAX + 1];      /* the rule module's action name */
+    json_t *args;                               /* owned; a JSON object (never NULL once set) */
+    bool has_expect;                            /* optimistic concurrency requested */
+    uint64_t expect;                            /* the stream version the client saw */
 } arb_command;
 
 /* What the server decided happened. Immutable once committed. */
 typedef struct arb_event {
     char stream[ARB_STREAM_NAME_BYTES_MAX + 1];
-    uint64_t seq;                                 /* 1, 2, 3... per stream, no gaps */
+    uint64_t seq; /* 1, 2, 3... per stream, no gaps */
     char type[ARB_EVENT_TYPE_BYTES_MAX + 1];
-    json_t *data;                                 /* owned; a JSON object */
-    char client_id[ARB_CLIENT_ID_BYTES_MAX + 1];  /* the proposer */
+    json_t *data;                                /* owned; a JSON object */
+    char client_id[ARB_CLIENT_ID_BYTES_MAX + 1]; /* the proposer */
     uint64_t client_seq;
-    int64_t applied_at_ms;                        /* the server's clock, Unix ms */
-    uint8_t hash[ARB_HASH_BYTES];                 /* BLAKE2b(prev hash || canonical bytes) */
+    int64_t applied_at_ms;        /* the server's clock, Unix ms */
+    uint8_t hash[ARB_HASH_BYTES]; /* BLAKE2b(prev hash || canonical bytes) */
 } arb_event;
 
 typedef enum arb_outcome_kind {
@@ -67,14 +67,14 @@ typedef enum arb_outcome_kind {
 /* The one answer every proposal gets. */
 typedef struct arb_outcome {
     arb_outcome_kind kind;
-    bool replay;                                 /* this is the stored outcome of an earlier send */
+    bool replay; /* this is the stored outcome of an earlier send */
     char client_id[ARB_CLIENT_ID_BYTES_MAX + 1];
     uint64_t client_seq;
     char stream[ARB_STREAM_NAME_BYTES_MAX + 1];
     /* committed: the seq range of the events it produced. */
     uint64_t seq_first;
     uint64_t seq_last;
-    json_t *result;                              /* owned; may be NULL */
+    json_t *result; /* owned; may be NULL */
     /* committed: the events themselves. Borrowed from the engine; valid until
      * the next call into the same engine. NULL with event_count 0 for a replay
      * (read the log for them). */
@@ -83,7 +83,7 @@ typedef struct arb_outcome {
     /* rejected: a code from error.h, a message, and details. */
     int code;
     char message[ARB_MESSAGE_BYTES_MAX + 1];
-    json_t *details;                             /* owned; may be NULL */
+    json_t *details; /* owned; may be NULL */
     /* The stream's version when this outcome was decided. */
     uint64_t version;
 } arb_outcome;

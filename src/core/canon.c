@@ -28,13 +28,27 @@ static int canon_string(arb_buf *buf, const char *text, size_t len)
         size_t escape_len = 2;
         escape[0] = '\\';
         switch (c) {
-        case '"': escape[1] = '"'; break;
-        case '\\': escape[1] = '\\'; break;
-        case '\b': escape[1] = 'b'; break;
-        case '\f': escape[1] = 'f'; break;
-        case '\n': escape[1] = 'n'; break;
-        case '\r': escape[1] = 'r'; break;
-        case '\t': escape[1] = 't'; break;
+        case '"':
+            escape[1] = '"';
+            break;
+        case '\\':
+            escape[1] = '\\';
+            break;
+        case '\b':
+            escape[1] = 'b';
+            break;
+        case '\f':
+            escape[1] = 'f';
+            break;
+        case '\n':
+            escape[1] = 'n';
+            break;
+        case '\r':
+            escape[1] = 'r';
+            break;
+        case '\t':
+            escape[1] = 't';
+            break;
         default:
             if (c >= 0x20)
                 continue;
@@ -75,8 +89,7 @@ static int canon_object(arb_buf *buf, const json_t *object, int depth)
     size_t n = 0;
     const char *key;
     json_t *member;
-    json_object_foreach((json_t *)object, key, member)
-    {
+    json_object_foreach ((json_t *)object, key, member) {
         ARB_ASSERT(n < count);
         keys[n++] = key;
     }
@@ -216,8 +229,7 @@ static int json_depth_ok(const json_t *value, int depth)
     if (json_is_object(value)) {
         const char *key;
         json_t *member;
-        json_object_foreach((json_t *)value, key, member)
-        {
+        json_object_foreach ((json_t *)value, key, member) {
             if (!json_depth_ok(member, depth + 1))
                 return 0;
         }

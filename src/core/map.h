@@ -16,16 +16,16 @@
 #include <stdint.h>
 
 typedef struct arb_map_slot {
-    char *key;   /* NULL: empty */
+    char *key; /* NULL: empty */
     uint64_t hash;
     void *value;
 } arb_map_slot;
 
 typedef struct arb_map {
     arb_map_slot *slots;
-    size_t cap;   /* 0 or a power of two */
+    size_t cap; /* 0 or a power of two */
     size_t count;
-    size_t max;   /* entries allowed (a limit from limits.h) */
+    size_t max; /* entries allowed (a limit from limits.h) */
 } arb_map;
 
 void arb_map_init(arb_map *map, size_t max);

@@ -71,8 +71,8 @@ json_t *arb_event_to_json(const arb_event *event)
     arb_hash_hex(event->hash, hex);
     return json_pack("{s:s, s:I, s:s, s:O, s:s, s:I, s:I, s:s}", "stream", event->stream, "seq",
                      (json_int_t)event->seq, "type", event->type, "data",
-                     event->data != NULL ? event->data : json_null(), "client_id",
-                     event->client_id, "client_seq", (json_int_t)event->client_seq, "applied_at",
+                     event->data != NULL ? event->data : json_null(), "client_id", event->client_id,
+                     "client_seq", (json_int_t)event->client_seq, "applied_at",
                      (json_int_t)event->applied_at_ms, "hash", hex);
 }
 
@@ -103,9 +103,9 @@ json_t *arb_outcome_to_json(const arb_outcome *outcome)
     }
     ARB_ASSERT(outcome->kind == ARB_OUTCOME_REJECTED);
     return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:O, s:I, s:b}", "status", "rejected",
-                     "client_id", outcome->client_id, "client_seq",
-                     (json_int_t)outcome->client_seq, "stream", outcome->stream, "code",
-                     arb_err_name(outcome->code), "message", outcome->message, "details",
+                     "client_id", outcome->client_id, "client_seq", (json_int_t)outcome->client_seq,
+                     "stream", outcome->stream, "code", arb_err_name(outcome->code), "message",
+                     outcome->message, "details",
                      outcome->details != NULL ? outcome->details : json_null(), "version",
                      (json_int_t)outcome->version, "replay", outcome->replay);
 }

@@ -213,8 +213,7 @@ int arb_engine_open(const arb_engine_config *config, arb_engine **engine_out)
         return rc;
     }
     arb_log(ARB_LOG_INFO, "engine opened", "data=%s streams=%zu clients=%zu timers=%zu",
-            config->data_dir, engine->streams.count, engine->clients.count,
-            engine->timers.count);
+            config->data_dir, engine->streams.count, engine->clients.count, engine->timers.count);
     *engine_out = engine;
     return 0;
 }
@@ -231,8 +230,7 @@ int arb_engine_state(arb_engine *engine, const char *stream_name, const arb_prin
     return *state_out != NULL ? 0 : ARB_ENOMEM;
 }
 
-static int append_event_json(void *user, const arb_event *event, const char *data_json,
-                             size_t len)
+static int append_event_json(void *user, const arb_event *event, const char *data_json, size_t len)
 {
     json_t *array = user;
     arb_event copy = *event;
@@ -254,8 +252,8 @@ int arb_engine_events(arb_engine *engine, const char *stream, uint64_t since_seq
     json_t *events = json_array();
     if (events == NULL)
         return ARB_ENOMEM;
-    int rc = engine->store->ops->events(engine->store, stream, since_seq, limit,
-                                        append_event_json, events);
+    int rc = engine->store->ops->events(engine->store, stream, since_seq, limit, append_event_json,
+                                        events);
     if (rc != 0) {
         json_decref(events);
         return rc;

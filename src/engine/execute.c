@@ -167,8 +167,7 @@ static bool client_id_valid(const arb_command *command)
 
 /* BLAKE2b of the command's content: the same key with other content is a
  * misuse, not a retry. Also bounds the args. */
-static int fingerprint(arb__batch *batch, const arb_command *command,
-                       uint8_t out[ARB_HASH_BYTES])
+static int fingerprint(arb__batch *batch, const arb_command *command, uint8_t out[ARB_HASH_BYTES])
 {
     arb_buf *scratch = &batch->scratch;
     arb_buf_reset(scratch);
@@ -251,8 +250,7 @@ static bool find_earlier(arb_engine *engine, const arb_command *command,
         if (rc == ARB_ENOTFOUND)
             return false;
         if (rc != 0) {
-            arb_log(ARB_LOG_ERROR, "outcome lookup failed; stopping", "error=%s",
-                    arb_err_name(rc));
+            arb_log(ARB_LOG_ERROR, "outcome lookup failed; stopping", "error=%s", arb_err_name(rc));
             abort();
         }
     }
@@ -360,8 +358,8 @@ static int append_events(arb_engine *engine, arb__stream *stream, const arb_comm
     return 0;
 }
 
-static void decide(arb_engine *engine, arb__stream *stream, const arb_command *command,
-                   int64_t now, arb_outcome *outcome)
+static void decide(arb_engine *engine, arb__stream *stream, const arb_command *command, int64_t now,
+                   arb_outcome *outcome)
 {
     arb_decision *decision = &engine->decision;
     arb_decision_init(decision);
@@ -462,11 +460,11 @@ static void execute_one(arb_engine *engine, const arb_command *command, size_t i
     arb__stream *stream = NULL;
     rc = stream_for(engine, command, &stream);
     if (rc != 0) {
-        reject(outcome, rc, json_pack("{s:s}", "stream", command->stream), 0,
-               arb_err_message(rc));
+        reject(outcome, rc, json_pack("{s:s}", "stream", command->stream), 0, arb_err_message(rc));
     } else if (command->has_expect && command->expect != stream->seq) {
-        reject(outcome, ARB_EVERSION_CONFLICT, json_pack("{s:I}", "version", (json_int_t)stream->seq),
-               stream->seq, arb_err_message(ARB_EVERSION_CONFLICT));
+        reject(outcome, ARB_EVERSION_CONFLICT,
+               json_pack("{s:I}", "version", (json_int_t)stream->seq), stream->seq,
+               arb_err_message(ARB_EVERSION_CONFLICT));
     } else {
         decide(engine, stream, command, now, outcome);
     }
@@ -535,8 +533,8 @@ static void take_snapshots(arb_engine *engine)
             stream->snapshot_seq = stream->seq;
         else
             arb_log(ARB_LOG_WARN, "snapshot not written; recovery will replay further",
-                    "stream=%s seq=%llu error=%s", stream->name,
-                    (unsigned long long)stream->seq, arb_err_name(rc));
+                    "stream=%s seq=%llu error=%s", stream->name, (unsigned long long)stream->seq,
+                    arb_err_name(rc));
         json_decref(state);
         arb_buf_free(&text);
     }

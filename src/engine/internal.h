@@ -19,12 +19,12 @@ typedef struct arb__stream {
     char name[ARB_STREAM_NAME_BYTES_MAX + 1];
     char kind[ARB_KIND_BYTES_MAX + 1];
     const arb_rules *rules;
-    void *state;                    /* owned; freed with rules->state_free */
-    uint64_t seq;                   /* version: seq of the last event (0: none) */
+    void *state;                       /* owned; freed with rules->state_free */
+    uint64_t seq;                      /* version: seq of the last event (0: none) */
     uint8_t head_hash[ARB_HASH_BYTES]; /* hash of event seq (zeros when seq == 0) */
-    uint64_t snapshot_seq;          /* seq of the newest stored snapshot */
-    bool persisted;                 /* has a row in the store's streams table */
-    bool touched;                   /* changed by the batch being built */
+    uint64_t snapshot_seq;             /* seq of the newest stored snapshot */
+    bool persisted;                    /* has a row in the store's streams table */
+    bool touched;                      /* changed by the batch being built */
 } arb__stream;
 
 typedef struct arb__timer {
@@ -47,16 +47,16 @@ typedef struct arb__batch {
     arb_event *events;
     size_t event_count;
     size_t event_cap;
-    size_t *event_data_offset;       /* per event: offset of its canonical data */
+    size_t *event_data_offset; /* per event: offset of its canonical data */
     size_t *event_data_len;
     arb_store_event *store_events;
     arb_store_outcome *rows;
     size_t row_count;
-    size_t *row_payload_offset;      /* SIZE_MAX: no payload */
-    size_t *row_outcome;             /* index of the outcome a row belongs to */
-    size_t *outcome_first_event;     /* per outcome: index into events */
-    arb_buf texts;                   /* canonical data and payload texts */
-    arb_buf scratch;                 /* event bytes and fingerprints */
+    size_t *row_payload_offset;  /* SIZE_MAX: no payload */
+    size_t *row_outcome;         /* index of the outcome a row belongs to */
+    size_t *outcome_first_event; /* per outcome: index into events */
+    arb_buf texts;               /* canonical data and payload texts */
+    arb_buf scratch;             /* event bytes and fingerprints */
     arb__stream **new_streams;
     size_t new_stream_count;
     arb_store_stream *store_streams;
@@ -69,11 +69,11 @@ struct arb_engine {
     bool read_only;
     int64_t (*clock_ms)(void *user);
     void *clock_user;
-    int64_t last_now_ms;             /* the clock never goes backwards */
+    int64_t last_now_ms; /* the clock never goes backwards */
     uint32_t snapshot_every;
     void (*on_commit)(void *user, const arb_event *events, size_t count);
     void *on_commit_user;
-    arb_map streams;                 /* name -> arb__stream* (owned) */
+    arb_map streams; /* name -> arb__stream* (owned) */
     /* client_id -> highest client_seq, stored in the pointer itself (never 0,
      * since client_seq >= 1). A fast path only: a client_seq above it is new
      * without asking the store. Past ARB_CLIENTS_MAX clients the map stops
@@ -82,8 +82,8 @@ struct arb_engine {
     bool clients_incomplete;
     arb__timer_heap timers;
     arb__batch batch;
-    arb_decision decision;           /* scratch for one decide call */
-    arb_command *tick_commands;      /* ARB_TIMERS_PER_TICK_MAX, for arb_engine_tick */
+    arb_decision decision;      /* scratch for one decide call */
+    arb_command *tick_commands; /* ARB_TIMERS_PER_TICK_MAX, for arb_engine_tick */
     arb_outcome *tick_outcomes;
 };
 

@@ -67,8 +67,8 @@ static int verify_event(void *user, const arb_event *event, const char *data_jso
     verifier *v = user;
     char why[256];
     uint64_t expected = v->stream->seq + 1;
-    int rc = arb__replay_event(v->stream, event, data_json, len, &v->sink, &v->scratch, why,
-                               sizeof why);
+    int rc =
+        arb__replay_event(v->stream, event, data_json, len, &v->sink, &v->scratch, why, sizeof why);
     if (rc != 0) /* a gap is named by the missing seq */
         return fail(v, event->seq > expected ? expected : event->seq, why);
     v->report->events++;

@@ -80,8 +80,8 @@ static void test_exec_state_log(void **state)
     assert_int_equal(arbiter(&out, "state", "ledger:main", NULL, NULL, NULL, NULL), 0);
     assert_int_equal(json_integer_value(json_object_get(out, "version")), 4);
     json_t *accounts = json_object_get(json_object_get(out, "state"), "accounts");
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(accounts, "b"), "balance")), 40);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(accounts, "b"), "balance")),
+                     40);
     json_decref(out);
     assert_int_equal(arbiter(&out, "log", "ledger:main", "--since", "2", NULL, NULL), 0);
     assert_int_equal(json_array_size(out), 2);
@@ -102,18 +102,15 @@ static void test_idempotent_exec(void **state)
     (void)state;
     json_t *out = NULL;
     const char *open = "{\"account\":\"a\",\"owner\":\"alice\",\"currency\":\"EUR\"}";
-    assert_int_equal(
-        arbiter(NULL, "exec", "ledger:main", "open_account", open, "--seq", "10"), 0);
-    assert_int_equal(
-        arbiter(&out, "exec", "ledger:main", "open_account", open, "--seq", "10"), 0);
+    assert_int_equal(arbiter(NULL, "exec", "ledger:main", "open_account", open, "--seq", "10"), 0);
+    assert_int_equal(arbiter(&out, "exec", "ledger:main", "open_account", open, "--seq", "10"), 0);
     assert_true(json_is_true(json_object_get(out, "replay")));
     json_decref(out);
     assert_int_equal(arbiter(&out, "exec", "ledger:main", "open_account",
                              "{\"account\":\"z\",\"owner\":\"z\",\"currency\":\"EUR\"}", "--seq",
                              "10"),
                      1);
-    assert_string_equal(json_string_value(json_object_get(out, "code")),
-                        "IDEMPOTENCY_KEY_REUSED");
+    assert_string_equal(json_string_value(json_object_get(out, "code")), "IDEMPOTENCY_KEY_REUSED");
     json_decref(out);
     assert_int_equal(arbiter(&out, "state", "ledger:main", NULL, NULL, NULL, NULL), 0);
     assert_int_equal(json_integer_value(json_object_get(out, "version")), 1);

@@ -47,8 +47,7 @@ int64_t test_clock_ms(void *user)
 }
 
 static void command_v(arb_command *command, const char *client_id, arb_role role, uint64_t seq,
-                      const char *stream, const char *action, const char *args_format,
-                      va_list ap)
+                      const char *stream, const char *action, const char *args_format, va_list ap)
 {
     json_error_t error;
     json_t *args = json_vpack_ex(&error, 0, args_format, ap);
@@ -75,8 +74,7 @@ void test_exec(arb_engine *engine, const arb_command *command, arb_outcome *outc
 }
 
 int test_propose(arb_engine *engine, arb_outcome *outcome, const char *client_id, arb_role role,
-                 uint64_t seq, const char *stream, const char *action, const char *args_format,
-                 ...)
+                 uint64_t seq, const char *stream, const char *action, const char *args_format, ...)
 {
     arb_command command;
     va_list ap;

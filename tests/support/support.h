@@ -8,9 +8,9 @@
 #ifndef ARB_TEST_SUPPORT_H
 #define ARB_TEST_SUPPORT_H
 
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
 
 #include <cmocka.h>

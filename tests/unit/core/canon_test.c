@@ -38,7 +38,8 @@ static void test_vectors(void **state)
     (void)state;
     expect_canon("{ \"b\" : 1, \"a\" : [true, false, null] }", "{\"a\":[true,false,null],\"b\":1}");
     expect_canon("{\"z\":{\"y\":2,\"x\":1},\"\":0}", "{\"\":0,\"z\":{\"x\":1,\"y\":2}}");
-    expect_canon("\"tab\\there \\\"q\\\" back\\\\slash\"", "\"tab\\there \\\"q\\\" back\\\\slash\"");
+    expect_canon("\"tab\\there \\\"q\\\" back\\\\slash\"",
+                 "\"tab\\there \\\"q\\\" back\\\\slash\"");
     expect_canon("\"\\u0001\\u001f\\b\\f\\n\\r\"", "\"\\u0001\\u001f\\b\\f\\n\\r\"");
     expect_canon("\"\\u00e9\\u20ac/\"", "\"\xc3\xa9\xe2\x82\xac/\"");
     expect_canon("[9007199254740991,-9007199254740991,0,-0]",

@@ -243,15 +243,15 @@ static void test_stream_creation(void **state)
                                   "open_account", "{s:s,s:s,s:s}", "account", "x", "owner", "u",
                                   "currency", "EUR"),
                      ARB_ESTREAM_NOT_FOUND);
-    assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, 1, "nokind:x",
-                                  "open_account", "{}"),
-                     ARB_EUNKNOWN_KIND);
+    assert_int_equal(
+        test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, 1, "nokind:x", "open_account", "{}"),
+        ARB_EUNKNOWN_KIND);
     assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, 2, "ledger:bad name",
                                   "open_account", "{}"),
                      ARB_EINVALID_STREAM);
-    assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, 3, "Ledger:x",
-                                  "open_account", "{}"),
-                     ARB_EINVALID_STREAM);
+    assert_int_equal(
+        test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, 3, "Ledger:x", "open_account", "{}"),
+        ARB_EINVALID_STREAM);
     assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, 4, "ledger:other",
                                   "open_account", "{s:s,s:s,s:s}", "account", "x", "owner", "u",
                                   "currency", "EUR"),
@@ -268,18 +268,16 @@ static void test_invalid_keys(void **state)
     fixture *f = *state;
     assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 0, L, "transfer", "{}"),
                      ARB_EINVALID_ARGUMENT);
-    assert_int_equal(
-        test_propose(f->engine, NULL, "$system", ARB_ROLE_USER, 1, L, "expire", "{}"),
-        ARB_EINVALID_ARGUMENT);
+    assert_int_equal(test_propose(f->engine, NULL, "$system", ARB_ROLE_USER, 1, L, "expire", "{}"),
+                     ARB_EINVALID_ARGUMENT);
     assert_int_equal(test_propose(f->engine, NULL, "bad id", ARB_ROLE_USER, 1, L, "x", "{}"),
                      ARB_EINVALID_ARGUMENT);
     assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_ADMIN, 1, L, "deposit",
                                   "{s:s,s:f}", "account", "a", "amount", 1.5),
                      ARB_EINVALID_ARGUMENT);
-    assert_int_equal(
-        test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, (uint64_t)ARB_JSON_INT_MAX + 1, L,
-                     "transfer", "{}"),
-        ARB_EINVALID_ARGUMENT);
+    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER,
+                                  (uint64_t)ARB_JSON_INT_MAX + 1, L, "transfer", "{}"),
+                     ARB_EINVALID_ARGUMENT);
 }
 
 static void test_hold_expires_by_timer_and_across_restart(void **state)
@@ -309,8 +307,8 @@ static void test_hold_expires_by_timer_and_across_restart(void **state)
     assert_int_equal(arb_engine_tick(f->engine, &fired), 0);
     assert_int_equal(fired, 1);
     assert_int_equal(balance(f, "a"), 1000);
-    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 2, L, "capture",
-                                  "{s:s}", "pending", pending),
+    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 2, L, "capture", "{s:s}",
+                                  "pending", pending),
                      ARB_EPENDING_EXPIRED);
     json_t *st = test_state(f->engine, L, NULL);
     json_t *hold = json_object_get(json_object_get(st, "pending"), pending);

@@ -80,8 +80,8 @@ static void random_command(world *w, arb_command *command)
                      pick == 7 ? "capture" : "void", "{s:s}", "pending", pending);
     } else {
         test_command(command, "admin", ARB_ROLE_ADMIN, ++w->client_seq[CLIENTS], L,
-                     test_random_below(&w->rng, 2) ? "deposit" : "withdraw", "{s:s,s:I}",
-                     "account", from, "amount", amount);
+                     test_random_below(&w->rng, 2) ? "deposit" : "withdraw", "{s:s,s:I}", "account",
+                     from, "amount", amount);
     }
 }
 
