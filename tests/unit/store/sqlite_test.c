@@ -1,0 +1,799 @@
+/*
+ * sqlite_test.c - the SQLite store against its contract in store.h.
+ *
+ * Each test gets a fresh data directory under $ARB_TEST_TMP (or /tmp) and
+ * removes it afterwards. Rows are generated from their keys (make_event,
+ * expect_event), so what is read back is checked field by field against what
+ * must have been written. Raw sqlite3 calls play the part of an operator with
+ * the sqlite3 shell: bumping the schema version, damaging a row.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arbiter/error.h"
+#include "store/store.h"
+
+#define BATCH_ROWS_MAX 256
+#define DATA_BYTES_MAX 96
+#define PAYLOAD_BYTES_MAX 64
+
+/* Shorter than PATH_MAX, so that paths built under it always fit. */
+#define TEST_DIR_BYTES_MAX 1024
+
+typedef struct test_dir {
+    char path[TEST_DIR_BYTES_MAX];
+} test_dir;
+
+/* One batch being built: rows point into the arrays beside them. */
+typedef struct test_batch {
+    arb_store_stream streams[4];
+    arb_event events[BATCH_ROWS_MAX];
+    arb_store_event rows[BATCH_ROWS_MAX];
+    char data[BATCH_ROWS_MAX][DATA_BYTES_MAX];
+    arb_store_outcome outcomes[BATCH_ROWS_MAX];
+    char payloads[BATCH_ROWS_MAX][PAYLOAD_BYTES_MAX];
+    arb_store_batch batch;
+} test_batch;
+
+/* What an events scan saw. */
+typedef struct seen_events {
+    arb_event events[64];
+    char data[64][DATA_BYTES_MAX];
+    size_t count;
+    uint64_t stop_at_seq; /* return 42 at this seq; 0: never */
+} seen_events;
+
+/* ---- fixtures and helpers ---- */
+
+static int remove_entry(const char *path, const struct stat *info, int flag, struct FTW *ftw)
+{
+    (void)info;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup_dir(void **state)
+{
+    test_dir *dir = calloc(1, sizeof *dir);
+    assert_non_null(dir);
+    const char *base = getenv("ARB_TEST_TMP");
+    snprintf(dir->path, sizeof dir->path, "%s/store-XXXXXX", base != NULL ? base : "/tmp");
+    assert_non_null(mkdtemp(dir->path));
+    *state = dir;
+    return 0;
+}
+
+static int teardown_dir(void **state)
+{
+    test_dir *dir = *state;
+    nftw(dir->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+    return 0;
+}
+
+static const char *data_dir(void **state)
+{
+    return ((test_dir *)*state)->path;
+}
+
+static arb_store *open_store(const char *dir, arb_store_mode mode)
+{
+    arb_store *store = NULL;
+    assert_int_equal(arb_store_sqlite_open(dir, mode, &store), 0);
+    assert_non_null(store);
+    return store;
+}
+
+static test_batch *batch_new(void)
+{
+    test_batch *batch = calloc(1, sizeof *batch);
+    assert_non_null(batch);
+    batch->batch.new_streams = batch->streams;
+    batch->batch.events = batch->rows;
+    batch->batch.outcomes = batch->outcomes;
+    return batch;
+}
+
+static void batch_add_stream(test_batch *batch, const char *name, const char *kind)
+{
+    size_t i = batch->batch.new_stream_count++;
+    assert_true(i < 4);
+    batch->streams[i].name = name;
+    batch->streams[i].kind = kind;
+}
+
+/* The event every test expects at (stream, seq): all fields from the key. */
+static void expect_event(arb_event *event, char *data, const char *stream, uint64_t seq)
+{
+    memset(event, 0, sizeof *event);
+    snprintf(event->stream, sizeof event->stream, "%s", stream);
+    event->seq = seq;
+    snprintf(event->type, sizeof event->type, "%s", seq % 2 ? "deposited" : "withdrawn");
+    snprintf(event->client_id, sizeof event->client_id, "client-%llu",
+             (unsigned long long)(seq % 7));
+    event->client_seq = seq * 3;
+    event->applied_at_ms = 1700000000000LL + (int64_t)seq;
+    for (int i = 0; i < ARB_HASH_BYTES; i++)
+        event->hash[i] = (uint8_t)(seq * 31 + (uint64_t)i + (uint64_t)stream[0]);
+    snprintf(data, DATA_BYTES_MAX, "{\"amount\":%llu,\"memo\":\"caf\xc3\xa9 \\\"%s\\\"\"}",
+             (unsigned long long)seq * 100, stream);
+}
+
+static void batch_add_event(test_batch *batch, const char *stream, uint64_t seq)
+{
+    size_t i = batch->batch.event_count++;
+    assert_true(i < BATCH_ROWS_MAX);
+    expect_event(&batch->events[i], batch->data[i], stream, seq);
+    batch->rows[i].event = &batch->events[i];
+    batch->rows[i].data_json = batch->data[i];
+    batch->rows[i].data_json_len = strlen(batch->data[i]);
+}
+
+static arb_store_outcome *batch_add_outcome(test_batch *batch, const char *client_id,
+                                            uint64_t client_seq, const char *stream,
+                                            const char *payload)
+{
+    size_t i = batch->batch.outcome_count++;
+    assert_true(i < BATCH_ROWS_MAX);
+    arb_store_outcome *row = &batch->outcomes[i];
+    snprintf(row->client_id, sizeof row->client_id, "%s", client_id);
+    row->client_seq = client_seq;
+    for (int j = 0; j < ARB_HASH_BYTES; j++)
+        row->fingerprint[j] = (uint8_t)(client_seq + (uint64_t)j * 7);
+    snprintf(row->stream, sizeof row->stream, "%s", stream);
+    row->kind = ARB_OUTCOME_COMMITTED;
+    row->seq_first = client_seq;
+    row->seq_last = client_seq;
+    row->version = client_seq;
+    row->decided_at_ms = 1700000000000LL + (int64_t)client_seq;
+    if (payload != NULL) {
+        snprintf(batch->payloads[i], PAYLOAD_BYTES_MAX, "%s", payload);
+        row->payload_json = batch->payloads[i];
+        row->payload_json_len = strlen(payload);
+    }
+    return row;
+}
+
+static void batch_reset(test_batch *batch)
+{
+    batch->batch.new_stream_count = 0;
+    batch->batch.event_count = 0;
+    batch->batch.outcome_count = 0;
+}
+
+static int collect_event(void *user, const arb_event *event, const char *data_json,
+                         size_t data_json_len)
+{
+    seen_events *seen = user;
+    assert_null(event->data);
+    assert_true(seen->count < 64);
+    assert_int_equal(strlen(data_json), data_json_len);
+    seen->events[seen->count] = *event;
+    snprintf(seen->data[seen->count], DATA_BYTES_MAX, "%s", data_json);
+    seen->count++;
+    return event->seq == seen->stop_at_seq ? 42 : 0;
+}
+
+static void assert_event_is_expected(const arb_event *got, const char *got_data, const char *stream,
+                                     uint64_t seq)
+{
+    arb_event want;
+    char want_data[DATA_BYTES_MAX];
+    expect_event(&want, want_data, stream, seq);
+    assert_string_equal(got->stream, want.stream);
+    assert_int_equal(got->seq, want.seq);
+    assert_string_equal(got->type, want.type);
+    assert_string_equal(got->client_id, want.client_id);
+    assert_int_equal(got->client_seq, want.client_seq);
+    assert_int_equal(got->applied_at_ms, want.applied_at_ms);
+    assert_memory_equal(got->hash, want.hash, ARB_HASH_BYTES);
+    assert_string_equal(got_data, want_data);
+}
+
+static size_t count_events(arb_store *store, const char *stream)
+{
+    seen_events *seen = calloc(1, sizeof *seen);
+    assert_non_null(seen);
+    assert_int_equal(store->ops->events(store, stream, 0, 0, collect_event, seen), 0);
+    size_t count = seen->count;
+    free(seen);
+    return count;
+}
+
+static bool has_outcome(arb_store *store, const char *client_id, uint64_t client_seq)
+{
+    arb_store_outcome row;
+    int rc = store->ops->outcome(store, client_id, client_seq, &row, NULL);
+    assert_true(rc == 0 || rc == ARB_ENOTFOUND);
+    return rc == 0;
+}
+
+/* Run SQL on the database behind the store's back, as an operator would. */
+static void raw_exec(const char *dir, const char *sql)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/arbiter.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static long raw_count(const char *dir, const char *sql)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/arbiter.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *statement = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &statement, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(statement), SQLITE_ROW);
+    long count = (long)sqlite3_column_int64(statement, 0);
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
+    return count;
+}
+
+static off_t file_size(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat info;
+    return stat(path, &info) == 0 ? info.st_size : -1;
+}
+
+/* A batch of events seq_first..seq_last of stream, one committed outcome per
+ * event (client "writer", client_seq = seq). */
+static void commit_range(arb_store *store, const char *stream, uint64_t seq_first,
+                         uint64_t seq_last)
+{
+    test_batch *batch = batch_new();
+    for (uint64_t seq = seq_first; seq <= seq_last; seq++) {
+        batch_add_event(batch, stream, seq);
+        batch_add_outcome(batch, "writer", seq, stream, NULL);
+    }
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+    free(batch);
+}
+
+/* ---- tests ---- */
+
+static void test_commit_and_read_back(void **state)
+{
+    arb_store *store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    test_batch *batch = batch_new();
+    batch_add_stream(batch, "ledger:main", "ledger");
+    for (uint64_t seq = 1; seq <= 3; seq++)
+        batch_add_event(batch, "ledger:main", seq);
+    arb_store_outcome *committed =
+        batch_add_outcome(batch, "alice", 7, "ledger:main", "{\"balance\":300}");
+    committed->seq_first = 1;
+    committed->seq_last = 3;
+    arb_store_outcome *plain = batch_add_outcome(batch, "alice", 8, "ledger:main", NULL);
+    arb_store_outcome *rejected = batch_add_outcome(batch, "bob", 1, "ledger:main", NULL);
+    rejected->kind = ARB_OUTCOME_REJECTED;
+    rejected->code = ARB_EINSUFFICIENT_FUNDS;
+    snprintf(rejected->message, sizeof rejected->message, "balance 300 < 500");
+    arb_store_outcome *detailed =
+        batch_add_outcome(batch, "bob", 2, "ledger:main", "{\"available\":300}");
+    detailed->kind = ARB_OUTCOME_REJECTED;
+    detailed->code = ARB_EVERSION_CONFLICT;
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+
+    seen_events seen = {0};
+    assert_int_equal(store->ops->events(store, "ledger:main", 0, 0, collect_event, &seen), 0);
+    assert_int_equal(seen.count, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_event_is_expected(&seen.events[i], seen.data[i], "ledger:main", i + 1);
+
+    arb_store_outcome *expected[] = {committed, plain, rejected, detailed};
+    for (size_t i = 0; i < 4; i++) {
+        const arb_store_outcome *want = expected[i];
+        arb_store_outcome got;
+        static char untouched[] = "untouched";
+        char *payload = untouched;
+        assert_int_equal(
+            store->ops->outcome(store, want->client_id, want->client_seq, &got, &payload), 0);
+        assert_string_equal(got.client_id, want->client_id);
+        assert_int_equal(got.client_seq, want->client_seq);
+        assert_memory_equal(got.fingerprint, want->fingerprint, ARB_HASH_BYTES);
+        assert_string_equal(got.stream, want->stream);
+        assert_int_equal(got.kind, want->kind);
+        assert_int_equal(got.version, want->version);
+        assert_int_equal(got.decided_at_ms, want->decided_at_ms);
+        if (want->kind == ARB_OUTCOME_COMMITTED) {
+            assert_int_equal(got.seq_first, want->seq_first);
+            assert_int_equal(got.seq_last, want->seq_last);
+            assert_int_equal(got.code, 0);
+        } else {
+            assert_int_equal(got.seq_first, 0);
+            assert_int_equal(got.seq_last, 0);
+            assert_int_equal(got.code, want->code);
+            assert_string_equal(got.message, want->message);
+        }
+        if (want->payload_json == NULL) {
+            assert_null(payload);
+            assert_null(got.payload_json);
+        } else {
+            assert_non_null(payload);
+            assert_string_equal(payload, want->payload_json);
+            assert_int_equal(got.payload_json_len, want->payload_json_len);
+            assert_ptr_equal(got.payload_json, payload);
+        }
+        free(payload);
+    }
+    arb_store_outcome missing;
+    char *payload = NULL;
+    assert_int_equal(store->ops->outcome(store, "alice", 9, &missing, &payload), ARB_ENOTFOUND);
+    assert_null(payload);
+    store->ops->close(store);
+    /* The audit trail names the rejection for the sqlite3 shell. */
+    assert_int_equal(raw_count(data_dir(state), "SELECT COUNT(*) FROM outcomes WHERE"
+                                                " code_name = 'INSUFFICIENT_FUNDS'"),
+                     1);
+    free(batch);
+}
+
+typedef struct seen_streams {
+    char names[4][ARB_STREAM_NAME_BYTES_MAX + 1];
+    char kinds[4][ARB_KIND_BYTES_MAX + 1];
+    uint64_t heads[4];
+    size_t count;
+    arb_store *store;     /* when set, each row also scans its events */
+    size_t nested_events; /* what those nested scans saw */
+} seen_streams;
+
+static int collect_stream(void *user, const char *name, const char *kind, uint64_t head_seq)
+{
+    seen_streams *seen = user;
+    assert_true(seen->count < 4);
+    snprintf(seen->names[seen->count], sizeof seen->names[0], "%s", name);
+    snprintf(seen->kinds[seen->count], sizeof seen->kinds[0], "%s", kind);
+    seen->heads[seen->count] = head_seq;
+    seen->count++;
+    if (seen->store != NULL)
+        seen->nested_events += count_events(seen->store, name);
+    return 0;
+}
+
+static void test_streams_with_head_seq(void **state)
+{
+    arb_store *store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    test_batch *batch = batch_new();
+    batch_add_stream(batch, "shop:main", "shop");
+    batch_add_stream(batch, "ledger:main", "ledger");
+    batch_add_stream(batch, "table:7", "table");
+    for (uint64_t seq = 1; seq <= 5; seq++)
+        batch_add_event(batch, "ledger:main", seq);
+    batch_add_event(batch, "table:7", 1);
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+
+    seen_streams seen = {0};
+    seen.store = store; /* events scans nested inside the streams scan */
+    assert_int_equal(store->ops->streams(store, collect_stream, &seen), 0);
+    assert_int_equal(seen.count, 3);
+    assert_string_equal(seen.names[0], "ledger:main");
+    assert_string_equal(seen.kinds[0], "ledger");
+    assert_int_equal(seen.heads[0], 5);
+    assert_string_equal(seen.names[1], "shop:main");
+    assert_int_equal(seen.heads[1], 0);
+    assert_string_equal(seen.names[2], "table:7");
+    assert_string_equal(seen.kinds[2], "table");
+    assert_int_equal(seen.heads[2], 1);
+    assert_int_equal(seen.nested_events, 6);
+    store->ops->close(store);
+    free(batch);
+}
+
+/* An events callback that scans another stream's events: the same statement
+ * is mid-scan, so the nested call must use one of its own. */
+typedef struct nested_scan {
+    arb_store *store;
+    size_t outer;
+    size_t inner;
+} nested_scan;
+
+static int nested_event(void *user, const arb_event *event, const char *data_json,
+                        size_t data_json_len)
+{
+    (void)event;
+    (void)data_json;
+    (void)data_json_len;
+    nested_scan *scan = user;
+    scan->outer++;
+    scan->inner += count_events(scan->store, "shop:main");
+    return 0;
+}
+
+static void test_events_since_limit_and_stop(void **state)
+{
+    arb_store *store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    test_batch *batch = batch_new();
+    batch_add_stream(batch, "ledger:main", "ledger");
+    batch_add_stream(batch, "shop:main", "shop");
+    for (uint64_t seq = 1; seq <= 10; seq++)
+        batch_add_event(batch, "ledger:main", seq);
+    for (uint64_t seq = 1; seq <= 2; seq++)
+        batch_add_event(batch, "shop:main", seq);
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+
+    seen_events seen = {0};
+    assert_int_equal(store->ops->events(store, "ledger:main", 3, 4, collect_event, &seen), 0);
+    assert_int_equal(seen.count, 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_event_is_expected(&seen.events[i], seen.data[i], "ledger:main", 4 + i);
+
+    memset(&seen, 0, sizeof seen);
+    seen.stop_at_seq = 5;
+    assert_int_equal(store->ops->events(store, "ledger:main", 0, 0, collect_event, &seen), 42);
+    assert_int_equal(seen.count, 5);
+
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(store->ops->events(store, "ledger:main", 10, 0, collect_event, &seen), 0);
+    assert_int_equal(store->ops->events(store, "nothing:here", 0, 0, collect_event, &seen), 0);
+    assert_int_equal(seen.count, 0);
+
+    nested_scan scan = {.store = store};
+    assert_int_equal(store->ops->events(store, "ledger:main", 0, 0, nested_event, &scan), 0);
+    assert_int_equal(scan.outer, 10);
+    assert_int_equal(scan.inner, 20);
+    store->ops->close(store);
+    free(batch);
+}
+
+static void test_duplicate_event_rolls_back_batch(void **state)
+{
+    arb_store *store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    test_batch *batch = batch_new();
+    batch_add_stream(batch, "ledger:main", "ledger");
+    batch_add_event(batch, "ledger:main", 1);
+    batch_add_event(batch, "ledger:main", 2);
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+
+    batch_reset(batch);
+    batch_add_stream(batch, "shop:main", "shop");
+    batch_add_event(batch, "shop:main", 1);
+    batch_add_event(batch, "ledger:main", 3);
+    batch_add_event(batch, "ledger:main", 2); /* already stored */
+    batch_add_outcome(batch, "alice", 1, "ledger:main", NULL);
+    assert_int_equal(store->ops->commit(store, &batch->batch), ARB_EIO);
+
+    assert_int_equal(count_events(store, "ledger:main"), 2);
+    assert_int_equal(count_events(store, "shop:main"), 0);
+    assert_false(has_outcome(store, "alice", 1));
+    seen_streams seen = {0};
+    assert_int_equal(store->ops->streams(store, collect_stream, &seen), 0);
+    assert_int_equal(seen.count, 1);
+
+    /* The store is still usable after the rollback. */
+    batch_reset(batch);
+    batch_add_event(batch, "ledger:main", 3);
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+    assert_int_equal(count_events(store, "ledger:main"), 3);
+    store->ops->close(store);
+    free(batch);
+}
+
+static void test_duplicate_outcome_is_an_error(void **state)
+{
+    arb_store *store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    test_batch *batch = batch_new();
+    batch_add_outcome(batch, "alice", 1, "ledger:main", "{\"first\":true}");
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+    batch_reset(batch);
+    batch_add_outcome(batch, "alice", 1, "ledger:main", "{\"second\":true}");
+    assert_int_equal(store->ops->commit(store, &batch->batch), ARB_EIO);
+
+    arb_store_outcome row;
+    char *payload = NULL;
+    assert_int_equal(store->ops->outcome(store, "alice", 1, &row, &payload), 0);
+    assert_string_equal(payload, "{\"first\":true}");
+    free(payload);
+    store->ops->close(store);
+    free(batch);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+    arb_store *store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    test_batch *batch = batch_new();
+    batch_add_stream(batch, "ledger:main", "ledger");
+    for (uint64_t seq = 1; seq <= 4; seq++)
+        batch_add_event(batch, "ledger:main", seq);
+    batch_add_outcome(batch, "alice", 1, "ledger:main", "{\"ok\":1}");
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+    store->ops->close(store);
+
+    store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    seen_events seen = {0};
+    assert_int_equal(store->ops->events(store, "ledger:main", 0, 0, collect_event, &seen), 0);
+    assert_int_equal(seen.count, 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_event_is_expected(&seen.events[i], seen.data[i], "ledger:main", i + 1);
+    assert_true(has_outcome(store, "alice", 1));
+    store->ops->close(store);
+    free(batch);
+}
+
+typedef struct seen_clients {
+    char ids[4][ARB_CLIENT_ID_BYTES_MAX + 1];
+    uint64_t maxima[4];
+    size_t count;
+} seen_clients;
+
+static int collect_client(void *user, const char *client_id, uint64_t client_seq_max)
+{
+    seen_clients *seen = user;
+    assert_true(seen->count < 4);
+    snprintf(seen->ids[seen->count], sizeof seen->ids[0], "%s", client_id);
+    seen->maxima[seen->count++] = client_seq_max;
+    return 0;
+}
+
+static void test_clients_highest_seq(void **state)
+{
+    arb_store *store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    test_batch *batch = batch_new();
+    batch_add_outcome(batch, "bob", 3, "ledger:main", NULL);
+    batch_add_outcome(batch, "alice", 1, "ledger:main", NULL);
+    batch_add_outcome(batch, "alice", 12, "ledger:main", NULL);
+    batch_add_outcome(batch, "alice", 9, "ledger:main", NULL);
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+    seen_clients seen = {0};
+    assert_int_equal(store->ops->clients(store, collect_client, &seen), 0);
+    assert_int_equal(seen.count, 2);
+    assert_string_equal(seen.ids[0], "alice");
+    assert_int_equal(seen.maxima[0], 12);
+    assert_string_equal(seen.ids[1], "bob");
+    assert_int_equal(seen.maxima[1], 3);
+    store->ops->close(store);
+    free(batch);
+}
+
+static void assert_snapshot(arb_store *store, const char *stream, uint64_t seq, const char *text)
+{
+    uint64_t got_seq = 0;
+    char *got = NULL;
+    size_t got_len = 0;
+    assert_int_equal(store->ops->snapshot_get(store, stream, &got_seq, &got, &got_len), 0);
+    assert_int_equal(got_seq, seq);
+    assert_int_equal(got_len, strlen(text));
+    assert_string_equal(got, text);
+    free(got);
+}
+
+static void test_snapshots_newest_and_retention(void **state)
+{
+    arb_store *store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    uint64_t seq = 0;
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(store->ops->snapshot_get(store, "ledger:main", &seq, &text, &len),
+                     ARB_ENOTFOUND);
+    assert_null(text);
+    const char *states[] = {"{\"v\":10}", "{\"v\":20}", "{\"v\":30}", "{\"v\":40}"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(store->ops->snapshot_put(store, "ledger:main", (uint64_t)(i + 1) * 10,
+                                                  states[i], strlen(states[i])),
+                         0);
+        assert_snapshot(store, "ledger:main", (uint64_t)(i + 1) * 10, states[i]);
+    }
+    assert_int_equal(store->ops->snapshot_put(store, "shop:main", 5, "{}", 2), 0);
+    /* Rewriting the newest seq replaces it (the state at a seq is fixed). */
+    assert_int_equal(store->ops->snapshot_put(store, "ledger:main", 40, "{\"v\":41}", 8), 0);
+    assert_snapshot(store, "ledger:main", 40, "{\"v\":41}");
+    assert_snapshot(store, "shop:main", 5, "{}");
+    store->ops->close(store);
+    assert_int_equal(
+        raw_count(data_dir(state), "SELECT COUNT(*) FROM snapshots WHERE stream = 'ledger:main'"),
+        ARB_SNAPSHOTS_KEPT);
+    assert_int_equal(raw_count(data_dir(state), "SELECT MIN(seq) FROM snapshots"
+                                                " WHERE stream = 'ledger:main'"),
+                     (long)(40 - (ARB_SNAPSHOTS_KEPT - 1) * 10));
+}
+
+static void test_second_writer_is_busy(void **state)
+{
+    arb_store *store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    arb_store *second = (arb_store *)1;
+    assert_int_equal(arb_store_sqlite_open(data_dir(state), ARB_STORE_READ_WRITE, &second),
+                     ARB_EBUSY);
+    assert_null(second);
+    store->ops->close(store);
+    /* The lock goes with the store. */
+    store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    store->ops->close(store);
+}
+
+static void test_reader_beside_writer(void **state)
+{
+    arb_store *writer = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    commit_range(writer, "ledger:main", 1, 3);
+    arb_store *reader = open_store(data_dir(state), ARB_STORE_READ_ONLY);
+    assert_int_equal(count_events(reader, "ledger:main"), 3);
+    commit_range(writer, "ledger:main", 4, 6);
+    assert_int_equal(count_events(reader, "ledger:main"), 6);
+    assert_true(has_outcome(reader, "writer", 6));
+
+    test_batch *batch = batch_new();
+    batch_add_event(batch, "ledger:main", 7);
+    assert_int_equal(reader->ops->commit(reader, &batch->batch), ARB_EUSAGE);
+    assert_int_equal(reader->ops->snapshot_put(reader, "ledger:main", 7, "{}", 2), ARB_EUSAGE);
+    reader->ops->close(reader);
+    writer->ops->close(writer);
+    free(batch);
+}
+
+static void test_read_only_needs_database(void **state)
+{
+    char missing[TEST_DIR_BYTES_MAX + 64];
+    snprintf(missing, sizeof missing, "%s/never-created", data_dir(state));
+    arb_store *store = NULL;
+    assert_int_equal(arb_store_sqlite_open(missing, ARB_STORE_READ_ONLY, &store), ARB_ENOTFOUND);
+    assert_null(store);
+    struct stat info;
+    assert_int_not_equal(stat(missing, &info), 0); /* a reader creates nothing */
+}
+
+static void test_creates_nested_directory(void **state)
+{
+    char nested[TEST_DIR_BYTES_MAX + 64];
+    snprintf(nested, sizeof nested, "%s/a/b/c", data_dir(state));
+    arb_store *store = open_store(nested, ARB_STORE_READ_WRITE);
+    store->ops->close(store);
+    assert_true(file_size(nested, "arbiter.db") > 0);
+    assert_true(file_size(nested, "LOCK") >= 0);
+}
+
+static void test_newer_schema_is_refused(void **state)
+{
+    arb_store *store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    store->ops->close(store);
+    raw_exec(data_dir(state), "PRAGMA user_version = 99");
+    store = (arb_store *)1;
+    assert_int_equal(arb_store_sqlite_open(data_dir(state), ARB_STORE_READ_WRITE, &store),
+                     ARB_ESCHEMA);
+    assert_null(store);
+    assert_int_equal(arb_store_sqlite_open(data_dir(state), ARB_STORE_READ_ONLY, &store),
+                     ARB_ESCHEMA);
+    /* Refused, not touched. */
+    assert_int_equal(raw_count(data_dir(state), "PRAGMA user_version"), 99);
+}
+
+static void test_corrupt_row_is_not_served(void **state)
+{
+    arb_store *store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    commit_range(store, "ledger:main", 1, 3);
+    store->ops->close(store);
+    raw_exec(data_dir(state), "UPDATE events SET hash = x'00' WHERE seq = 2");
+    store = open_store(data_dir(state), ARB_STORE_READ_ONLY);
+    seen_events seen = {0};
+    assert_int_equal(store->ops->events(store, "ledger:main", 0, 0, collect_event, &seen),
+                     ARB_ECORRUPT);
+    assert_int_equal(seen.count, 1);
+    store->ops->close(store);
+}
+
+static void test_fail_hook(void **state)
+{
+    arb_store *store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    arb_store_sqlite_fail_after(store, 1);
+    commit_range(store, "ledger:main", 1, 2);
+    test_batch *batch = batch_new();
+    batch_add_stream(batch, "shop:main", "shop");
+    batch_add_event(batch, "ledger:main", 3);
+    batch_add_outcome(batch, "writer", 3, "ledger:main", NULL);
+    assert_int_equal(store->ops->commit(store, &batch->batch), ARB_EIO);
+    store->ops->close(store);
+
+    store = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    assert_int_equal(count_events(store, "ledger:main"), 2);
+    assert_true(has_outcome(store, "writer", 2));
+    assert_false(has_outcome(store, "writer", 3));
+    seen_streams seen = {0};
+    assert_int_equal(store->ops->streams(store, collect_stream, &seen), 0);
+    assert_int_equal(seen.count, 0);
+    /* Disarmed: the same batch now commits. */
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+    arb_store_sqlite_fail_after(store, 0);
+    arb_store_sqlite_fail_after(store, -1);
+    commit_range(store, "ledger:main", 4, 4);
+    assert_int_equal(count_events(store, "ledger:main"), 4);
+    store->ops->close(store);
+    free(batch);
+}
+
+typedef struct counted {
+    uint64_t count;
+    uint64_t next_seq;
+} counted;
+
+static int count_in_order(void *user, const arb_event *event, const char *data_json,
+                          size_t data_json_len)
+{
+    (void)data_json;
+    (void)data_json_len;
+    counted *seen = user;
+    assert_int_equal(event->seq, seen->next_seq);
+    seen->next_seq++;
+    seen->count++;
+    return 0;
+}
+
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* 10,000 rows in batches of 250: the background thread copies the WAL into
+ * the database while the store is open, and close leaves no WAL behind. */
+static void test_many_rows_are_checkpointed(void **state)
+{
+    const char *dir = data_dir(state);
+    arb_store *store = open_store(dir, ARB_STORE_READ_WRITE);
+    off_t empty_size = file_size(dir, "arbiter.db");
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (uint64_t first = 1; first <= 5000; first += 125)
+        commit_range(store, "ledger:main", first, first + 124);
+    double took = seconds_since(&start);
+    print_message("10000 rows in 40 commits: %.3f s (%.0f rows/s)\n", took, 10000 / took);
+    assert_true(file_size(dir, "arbiter.db-wal") > 0);
+    /* Nothing else checkpoints (wal_autocheckpoint=0): the database file
+     * grows only through the checkpointer thread. */
+    for (int i = 0; i < 100 && file_size(dir, "arbiter.db") <= empty_size + 100 * 1024; i++)
+        usleep(20 * 1000);
+    assert_true(file_size(dir, "arbiter.db") > empty_size + 100 * 1024);
+    store->ops->close(store);
+    assert_true(file_size(dir, "arbiter.db-wal") <= 0);
+
+    store = open_store(dir, ARB_STORE_READ_ONLY);
+    counted seen = {.next_seq = 1};
+    assert_int_equal(store->ops->events(store, "ledger:main", 0, 0, count_in_order, &seen), 0);
+    assert_int_equal(seen.count, 5000);
+    assert_true(has_outcome(store, "writer", 5000));
+    store->ops->close(store);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_commit_and_read_back, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_streams_with_head_seq, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_events_since_limit_and_stop, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_duplicate_event_rolls_back_batch, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_duplicate_outcome_is_an_error, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_clients_highest_seq, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_snapshots_newest_and_retention, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_second_writer_is_busy, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_reader_beside_writer, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_read_only_needs_database, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_creates_nested_directory, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_newer_schema_is_refused, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_corrupt_row_is_not_served, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_fail_hook, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_many_rows_are_checkpointed, setup_dir, teardown_dir),
+    };
+    return cmocka_run_group_tests_name("store/sqlite", tests, NULL, NULL);
+}
