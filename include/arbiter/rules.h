@@ -106,10 +106,15 @@ typedef struct arb_rules {
      * the viewer may not see the event at all. */
     json_t *(*redact)(const arb_event *event, const arb_principal *viewer);
 
-    /* The whole state as JSON, and back. load reports the state's deadlines
-     * to timers. save returns 0/ARB_ENOMEM; load 0/ARB_ECORRUPT/ARB_ENOMEM. */
+    /* The whole state as JSON, and back. seq is the stream's version when the
+     * snapshot was taken: a snapshot that mentions anything later (an entity
+     * version, an id derived from a seq) is corrupt, and so is one that fails
+     * the invariants or has unknown fields. load reports the state's deadlines
+     * to timers (which may be NULL). save returns 0/ARB_ENOMEM; load
+     * 0/ARB_ECORRUPT/ARB_ENOMEM. */
     int (*snapshot_save)(const void *state, json_t **snapshot_out);
-    int (*snapshot_load)(const json_t *snapshot, void **state_out, const arb_timer_sink *timers);
+    int (*snapshot_load)(const json_t *snapshot, uint64_t seq, void **state_out,
+                         const arb_timer_sink *timers);
 
     /* The domain's invariants. 0 when they hold; ARB_ECORRUPT with a
      * sentence in why when they do not; ARB_ENOMEM if it could not check. */

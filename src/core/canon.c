@@ -149,23 +149,27 @@ static int canon_value(arb_buf *buf, const json_t *value, int depth)
     return ARB_EINVALID_ARGUMENT;
 }
 
+static void buf_truncate(arb_buf *buf, size_t len)
+{
+    buf->len = len;
+    if (buf->data != NULL)
+        buf->data[len] = '\0';
+}
+
 int arb_canon_json(arb_buf *buf, const json_t *value)
 {
     ARB_ASSERT(value != NULL);
     size_t len_before = buf->len;
     int rc = canon_value(buf, value, 1);
-    if (rc != 0) {
-        buf->len = len_before; /* leave the buffer as it was */
-        if (buf->data != NULL)
-            buf->data[len_before] = '\0';
-    }
+    if (rc != 0)
+        buf_truncate(buf, len_before); /* leave the buffer as it was */
     return rc;
 }
 
 int arb_canon_event(arb_buf *buf, const arb_event *event, const char *data_canon,
                     size_t data_canon_len)
 {
-    ARB_ASSERT(event->seq > 0);
+    size_t len_before = buf->len;
     /* Keys in byte order: applied_at client_id client_seq data seq stream type. */
     int rc = arb_buf_append_str(buf, "{\"applied_at\":");
     if (rc == 0)
@@ -196,6 +200,8 @@ int arb_canon_event(arb_buf *buf, const arb_event *event, const char *data_canon
         rc = canon_string(buf, event->type, strlen(event->type));
     if (rc == 0)
         rc = arb_buf_append_char(buf, '}');
+    if (rc != 0)
+        buf_truncate(buf, len_before); /* leave the buffer as it was */
     return rc;
 }
 

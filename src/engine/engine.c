@@ -79,7 +79,7 @@ static void load_snapshot(recovery *r, arb__stream *stream)
     free(text);
     void *state = NULL;
     if (rc == 0)
-        rc = stream->rules->snapshot_load(snapshot, &state, &r->sink);
+        rc = stream->rules->snapshot_load(snapshot, seq, &state, &r->sink);
     json_decref(snapshot);
     if (rc != 0 || seq == 0) {
         arb_log(ARB_LOG_WARN, "snapshot unusable; replaying the stream from its start",

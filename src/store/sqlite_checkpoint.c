@@ -6,14 +6,18 @@
  * runs a PASSIVE checkpoint every CHECKPOINT_INTERVAL_MS when commits have
  * appended since the last pass, and at once when a commit finds that the WAL
  * has grown by PROMPT_FRAMES since then. PASSIVE never waits for the writer,
- * so the engine never waits for the checkpointer.
+ * and the writer never waits for it.
  *
- * Under a write load with no pause, the writer may never find the WAL fully
- * copied when it starts a transaction, and the WAL would only grow. When a
- * pass leaves the WAL at RESTART_FRAMES or more, the thread runs a RESTART
- * checkpoint instead, which waits for the writer (a few milliseconds once in
- * a long while) and makes the next commit start the WAL from its beginning;
- * journal_size_limit then truncates the file.
+ * Copying is not enough to keep the WAL short: SQLite starts the WAL over
+ * from its beginning only when a write transaction begins while every frame
+ * is already in the database. Under a steady load the writer commits while
+ * each pass runs, so that moment may never come, and the WAL (and its index,
+ * which every page lookup searches) would only grow. So when a pass leaves
+ * CATCH_UP_FRAMES or more in the WAL, the thread takes writer_mutex - the
+ * writer holds it for each transaction - and runs one more PASSIVE pass: it
+ * copies only what was committed during the first, and the next commit
+ * restarts the WAL. That is the one place where a commit can wait for the
+ * checkpointer, for a few milliseconds, about once a second at full load.
  *
  * Threads and data: the WAL hook runs on the committing thread and touches
  * only the atomics and (for a prompt) the mutex-guarded flags; the thread
@@ -29,15 +33,15 @@
 #include "core/log.h"
 #include "store/sqlite_internal.h"
 
-/* A pass every 200 ms bounds the WAL to what 200 ms of commits write. */
+/* A pass every 200 ms bounds what the WAL holds beyond the database. */
 #define CHECKPOINT_INTERVAL_MS 200
 /* 4096 frames of 4 KiB pages is 16 MiB: past this growth, do not wait. */
 #define PROMPT_FRAMES 4096
-/* 32768 frames is 128 MiB: the WAL has not restarted for too long. */
-#define RESTART_FRAMES 32768
-/* The RESTART checkpoint waits at most this long for the writer. */
-#define RESTART_BUSY_TIMEOUT_MS 1000
-
+/* 16384 frames is 64 MiB (journal_size_limit): past this, make the WAL
+ * restart (the catch-up pass). */
+#define CATCH_UP_FRAMES 16384
+/* PASSIVE checkpoints never wait; this bounds waits while opening. */
+#define OPEN_BUSY_TIMEOUT_MS 100
 /* Called by SQLite on the committing thread after every commit to the WAL. */
 static int wal_hook(void *user, sqlite3 *db, const char *database, int frames)
 {
@@ -65,18 +69,17 @@ static void deadline_after(struct timespec *deadline, long ms)
     }
 }
 
-/* One checkpoint; true when frames are left to copy (a reader held them). */
-static bool checkpoint_pass(arb__sqlite_store *store)
+/* One PASSIVE checkpoint; true when frames are left to copy (a reader still
+ * needs them, or the call failed). */
+static bool checkpoint_pass(arb__sqlite_store *store, int *log_frames_out)
 {
     arb__sqlite_checkpointer *checkpointer = &store->checkpointer;
     int log_frames = 0;
     int copied_frames = 0;
     int rc = sqlite3_wal_checkpoint_v2(checkpointer->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                        &log_frames, &copied_frames);
-    if (rc == SQLITE_OK && log_frames >= RESTART_FRAMES && copied_frames == log_frames)
-        rc = sqlite3_wal_checkpoint_v2(checkpointer->db, NULL, SQLITE_CHECKPOINT_RESTART,
-                                       &log_frames, &copied_frames);
     atomic_fetch_add(&checkpointer->passes, 1);
+    *log_frames_out = log_frames;
     if (rc != SQLITE_OK) {
         if ((rc & 0xff) != SQLITE_BUSY)
             arb_log(ARB_LOG_WARN, "background checkpoint failed", "path=\"%s\" rc=%d sqlite=\"%s\"",
@@ -85,6 +88,22 @@ static bool checkpoint_pass(arb__sqlite_store *store)
     }
     atomic_store(&checkpointer->checkpointed_frames, log_frames);
     return copied_frames < log_frames;
+}
+
+/* A pass, and when the WAL is long, a catch-up pass with the writer held
+ * back so that its next commit restarts the WAL. */
+static bool checkpoint_round(arb__sqlite_store *store)
+{
+    arb__sqlite_checkpointer *checkpointer = &store->checkpointer;
+    int log_frames = 0;
+    bool behind = checkpoint_pass(store, &log_frames);
+    if (behind || log_frames < CATCH_UP_FRAMES)
+        return behind;
+    pthread_mutex_lock(&checkpointer->writer_mutex);
+    behind = checkpoint_pass(store, &log_frames);
+    pthread_mutex_unlock(&checkpointer->writer_mutex);
+    atomic_fetch_add(&checkpointer->catch_ups, 1);
+    return behind;
 }
 
 static void *checkpointer_main(void *user)
@@ -108,7 +127,7 @@ static void *checkpointer_main(void *user)
         uint_least64_t commits = atomic_load(&checkpointer->commits);
         if (commits != seen_commits || behind) {
             seen_commits = commits;
-            behind = checkpoint_pass(store);
+            behind = checkpoint_round(store);
         }
         pthread_mutex_lock(&checkpointer->mutex);
     }
@@ -122,7 +141,7 @@ static int open_connection(arb__sqlite_store *store)
     int rc = sqlite3_open_v2(store->db_path, &checkpointer->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_busy_timeout(checkpointer->db, RESTART_BUSY_TIMEOUT_MS);
+        rc = sqlite3_busy_timeout(checkpointer->db, OPEN_BUSY_TIMEOUT_MS);
     /* The checkpoint syncs the WAL before copying and the database after. */
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(checkpointer->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
@@ -146,6 +165,11 @@ static int init_sync(arb__sqlite_checkpointer *checkpointer)
         pthread_cond_destroy(&checkpointer->wake);
         return ARB_ENOMEM;
     }
+    if (pthread_mutex_init(&checkpointer->writer_mutex, NULL) != 0) {
+        pthread_mutex_destroy(&checkpointer->mutex);
+        pthread_cond_destroy(&checkpointer->wake);
+        return ARB_ENOMEM;
+    }
     checkpointer->initialized = true;
     return 0;
 }
@@ -163,6 +187,7 @@ int arb__sqlite_checkpointer_start(arb__sqlite_store *store)
     atomic_init(&checkpointer->commits, 0);
     atomic_init(&checkpointer->checkpointed_frames, 0);
     atomic_init(&checkpointer->passes, 0);
+    atomic_init(&checkpointer->catch_ups, 0);
     /* After PRAGMA wal_autocheckpoint, which would replace this hook. */
     sqlite3_wal_hook(store->db, wal_hook, checkpointer);
     rc = pthread_create(&checkpointer->thread, NULL, checkpointer_main, store);
@@ -193,6 +218,7 @@ void arb__sqlite_checkpointer_stop(arb__sqlite_store *store)
     }
     if (checkpointer->initialized) {
         pthread_cond_destroy(&checkpointer->wake);
+        pthread_mutex_destroy(&checkpointer->writer_mutex);
         pthread_mutex_destroy(&checkpointer->mutex);
         checkpointer->initialized = false;
     }

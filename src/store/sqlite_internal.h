@@ -56,11 +56,15 @@ typedef struct arb__sqlite_checkpointer {
     bool started;     /* thread is running and must be joined */
     pthread_mutex_t mutex;
     pthread_cond_t wake;
-    bool requested;                 /* a commit asked for a prompt checkpoint */
-    bool stopping;                  /* close asked the thread to finish */
-    atomic_uint_least64_t commits;  /* commits that appended to the WAL */
-    atomic_int checkpointed_frames; /* WAL frames at the end of the last pass */
-    atomic_uint_least64_t passes;   /* checkpoint passes run, for the log at close */
+    /* Held by the writer around each write transaction, and by the
+     * checkpointer for a catch-up pass (see sqlite_checkpoint.c). */
+    pthread_mutex_t writer_mutex;
+    bool requested;                  /* a commit asked for a prompt checkpoint */
+    bool stopping;                   /* close asked the thread to finish */
+    atomic_uint_least64_t commits;   /* commits that appended to the WAL */
+    atomic_int checkpointed_frames;  /* WAL frames at the end of the last pass */
+    atomic_uint_least64_t passes;    /* checkpoint passes run, for the log at close */
+    atomic_uint_least64_t catch_ups; /* catch-up passes run, for the log at close */
 } arb__sqlite_checkpointer;
 
 typedef struct arb__sqlite_store {

@@ -13,6 +13,10 @@
  * or not at all, and the caller gets ARB_EIO (ARB_ECORRUPT when SQLite found
  * the file damaged) and must stop. A duplicate key is such a failure: the
  * INSERTs have no OR clause, so nothing is ever overwritten.
+ *
+ * Each write transaction holds the checkpointer's writer_mutex (uncontended
+ * but for a catch-up checkpoint about once a second at full load; see
+ * sqlite_checkpoint.c).
  */
 #include <stdint.h>
 
@@ -44,6 +48,32 @@ static void rollback(arb__sqlite_store *store)
         return; /* SQLite already rolled the transaction back */
     if (step_done(store, ARB__SQL_ROLLBACK, "rollback") != 0)
         arb_log(ARB_LOG_ERROR, "rollback failed", "path=\"%s\"", store->db_path);
+}
+
+/* Start a write transaction. The writer holds writer_mutex from here to
+ * finish(), so that a catch-up checkpoint runs between two transactions. */
+static int begin(arb__sqlite_store *store)
+{
+    ARB_ASSERT(store->checkpointer.initialized);
+    pthread_mutex_lock(&store->checkpointer.writer_mutex);
+    int rc = step_done(store, ARB__SQL_BEGIN, "begin");
+    if (rc != 0) {
+        pthread_mutex_unlock(&store->checkpointer.writer_mutex);
+        return rc == ARB_ECORRUPT ? rc : ARB_EIO;
+    }
+    return 0;
+}
+
+/* Commit when rc is 0, else roll back; then release writer_mutex. Returns
+ * what the write operations report: 0, ARB_ECORRUPT or ARB_EIO. */
+static int finish(arb__sqlite_store *store, int rc, const char *what)
+{
+    if (rc == 0)
+        rc = step_done(store, ARB__SQL_COMMIT, what);
+    if (rc != 0)
+        rollback(store);
+    pthread_mutex_unlock(&store->checkpointer.writer_mutex);
+    return rc == 0 || rc == ARB_ECORRUPT ? rc : ARB_EIO;
 }
 
 /* Drop the SQLITE_STATIC pointers into the caller's batch once per batch, so
@@ -193,9 +223,10 @@ int arb__sqlite_commit(arb_store *base, const arb_store_batch *batch)
         return read_only_refusal(store, "commit");
     if (batch->new_stream_count == 0 && batch->event_count == 0 && batch->outcome_count == 0)
         return 0;
-    int rc = step_done(store, ARB__SQL_BEGIN, "begin");
-    if (rc == 0)
-        rc = insert_streams(store, batch);
+    int rc = begin(store);
+    if (rc != 0)
+        return rc;
+    rc = insert_streams(store, batch);
     if (rc == 0)
         rc = insert_events(store, batch);
     if (rc == 0)
@@ -204,14 +235,11 @@ int arb__sqlite_commit(arb_store *base, const arb_store_batch *batch)
      * one exercised: nothing of the batch may reach the disk. */
     if (rc == 0 && fault_due(store))
         rc = ARB_EIO;
-    if (rc == 0)
-        rc = step_done(store, ARB__SQL_COMMIT, "commit");
-    if (rc != 0)
-        rollback(store);
-    else if (store->fail_after > 0)
+    rc = finish(store, rc, "commit");
+    if (rc == 0 && store->fail_after > 0)
         store->fail_after--;
     clear_bindings(store);
-    return rc == 0 || rc == ARB_ECORRUPT ? rc : ARB_EIO;
+    return rc;
 }
 
 void arb_store_sqlite_fail_after(arb_store *base, long commits_ok)
@@ -251,15 +279,13 @@ int arb__sqlite_snapshot_put(arb_store *base, const char *stream, uint64_t seq,
         return read_only_refusal(store, "snapshot_put");
     if (state_json_len > ARB_SNAPSHOT_BYTES_MAX)
         return ARB_ETOO_LARGE;
-    int rc = step_done(store, ARB__SQL_BEGIN, "begin");
-    if (rc == 0)
-        rc = write_snapshot(store, stream, seq, state_json, state_json_len);
-    if (rc == 0)
-        rc = step_done(store, ARB__SQL_COMMIT, "commit snapshot");
-    if (rc != 0) {
-        rollback(store);
+    int rc = begin(store);
+    if (rc != 0)
+        return rc;
+    rc = finish(store, write_snapshot(store, stream, seq, state_json, state_json_len),
+                "commit snapshot");
+    if (rc != 0)
         arb_log(ARB_LOG_ERROR, "snapshot not stored", "stream=\"%s\" seq=%llu", stream,
                 (unsigned long long)seq);
-    }
-    return rc == 0 || rc == ARB_ECORRUPT ? rc : ARB_EIO;
+    return rc;
 }

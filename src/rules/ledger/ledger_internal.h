@@ -119,7 +119,7 @@ void arb__ledger_decide(const void *state, const arb_command *command, const arb
 /* ledger_snapshot.c */
 json_t *arb__ledger_view(const void *state, const arb_principal *viewer);
 int arb__ledger_snapshot_save(const void *state, json_t **snapshot_out);
-int arb__ledger_snapshot_load(const json_t *snapshot, void **state_out,
+int arb__ledger_snapshot_load(const json_t *snapshot, uint64_t seq, void **state_out,
                               const arb_timer_sink *timers);
 const char *arb__ledger_status_name(arb__ledger_hold_status status);
 

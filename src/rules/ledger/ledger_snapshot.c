@@ -16,6 +16,7 @@
  * load trusts nothing: every field is checked, then check() runs on the
  * whole state before any timer is reported.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,7 @@ static int load_totals(arb__ledger_state *state, const json_t *totals)
             return ARB_ENOMEM;
         size_t len = strlen(currency);
         if (len == 0 || len > ARB_CURRENCY_BYTES_MAX || !json_is_object(value) ||
+            json_object_size(value) != 2 ||
             !arb__ledger_json_int(value, "deposited", 0, ARB_JSON_INT_MAX, &total->deposited) ||
             !arb__ledger_json_int(value, "withdrawn", 0, ARB_JSON_INT_MAX, &total->withdrawn)) {
             free(total);
@@ -157,10 +159,10 @@ static int load_totals(arb__ledger_state *state, const json_t *totals)
     return 0;
 }
 
-static bool load_account_fields(arb__ledger_account *account, const json_t *value)
+static bool load_account_fields(arb__ledger_account *account, const json_t *value, uint64_t seq)
 {
     const char *owner, *currency;
-    if (!json_is_object(value) ||
+    if (!json_is_object(value) || json_object_size(value) != 6 ||
         !arb__ledger_json_string(value, "owner", 1, ARB_ACCOUNT_ID_BYTES_MAX, &owner) ||
         !arb__ledger_json_string(value, "currency", 1, ARB_CURRENCY_BYTES_MAX, &currency) ||
         !arb__ledger_json_int(value, "balance", -ARB_JSON_INT_MAX, ARB_JSON_INT_MAX,
@@ -170,7 +172,7 @@ static bool load_account_fields(arb__ledger_account *account, const json_t *valu
                               &account->overdraft_limit))
         return false;
     int64_t version;
-    if (!arb__ledger_json_int(value, "version", 1, ARB_JSON_INT_MAX, &version))
+    if (!arb__ledger_json_int(value, "version", 1, (int64_t)seq, &version))
         return false;
     account->version = (uint64_t)version;
     memcpy(account->owner, owner, strlen(owner) + 1);
@@ -178,7 +180,7 @@ static bool load_account_fields(arb__ledger_account *account, const json_t *valu
     return true;
 }
 
-static int load_accounts(arb__ledger_state *state, const json_t *accounts)
+static int load_accounts(arb__ledger_state *state, const json_t *accounts, uint64_t seq)
 {
     const char *id;
     const json_t *value;
@@ -189,7 +191,8 @@ static int load_accounts(arb__ledger_state *state, const json_t *accounts)
         if (account == NULL)
             return ARB_ENOMEM;
         size_t len = strlen(id);
-        if (len == 0 || len > ARB_ACCOUNT_ID_BYTES_MAX || !load_account_fields(account, value) ||
+        if (len == 0 || len > ARB_ACCOUNT_ID_BYTES_MAX ||
+            !load_account_fields(account, value, seq) ||
             arb_map_get(&state->totals, account->currency) == NULL) {
             free(account);
             return ARB_ECORRUPT;
@@ -202,8 +205,20 @@ static int load_accounts(arb__ledger_state *state, const json_t *accounts)
     return 0;
 }
 
+/* A hold's id is "p" and the seq of its held event, which is at most the
+ * hold's version: anything else was not written by decide. */
+static bool hold_id_valid(const char *id, uint64_t version)
+{
+    if (id[0] != 'p' || id[1] < '1' || id[1] > '9')
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long held_seq = strtoull(id + 1, &end, 10);
+    return errno == 0 && *end == '\0' && held_seq <= version;
+}
+
 static bool load_hold_fields(const arb__ledger_state *state, arb__ledger_hold *hold,
-                             const json_t *value)
+                             const json_t *value, uint64_t seq)
 {
     const char *from, *to, *status;
     int64_t version;
@@ -212,12 +227,13 @@ static bool load_hold_fields(const arb__ledger_state *state, arb__ledger_hold *h
         !arb__ledger_json_string(value, "to", 1, ARB_ACCOUNT_ID_BYTES_MAX, &to) ||
         !arb__ledger_json_int(value, "amount", 1, ARB_JSON_INT_MAX, &hold->amount) ||
         !arb__ledger_json_int(value, "expires_at", 0, ARB_JSON_INT_MAX, &hold->expires_at_ms) ||
-        !arb__ledger_json_int(value, "version", 1, ARB_JSON_INT_MAX, &version) ||
+        !arb__ledger_json_int(value, "version", 1, (int64_t)seq, &version) ||
         !arb__ledger_json_string(value, "status", 1, 16, &status) ||
         !status_from_name(status, &hold->status))
         return false;
     bool captured = hold->status == ARB__LEDGER_HOLD_CAPTURED;
-    if (captured != (json_object_get(value, "captured") != NULL))
+    if (captured != (json_object_get(value, "captured") != NULL) ||
+        json_object_size(value) != (captured ? 7u : 6u))
         return false;
     if (captured && !arb__ledger_json_int(value, "captured", 1, hold->amount, &hold->captured))
         return false;
@@ -269,7 +285,7 @@ static int link_closed(arb__ledger_state *state)
     return 0;
 }
 
-static int load_holds(arb__ledger_state *state, const json_t *holds)
+static int load_holds(arb__ledger_state *state, const json_t *holds, uint64_t seq)
 {
     const char *id;
     const json_t *value;
@@ -281,7 +297,7 @@ static int load_holds(arb__ledger_state *state, const json_t *holds)
             return ARB_ENOMEM;
         size_t len = strlen(id);
         if (len == 0 || len > ARB__LEDGER_PENDING_ID_BYTES_MAX ||
-            !load_hold_fields(state, hold, value)) {
+            !load_hold_fields(state, hold, value, seq) || !hold_id_valid(id, hold->version)) {
             free(hold);
             return ARB_ECORRUPT;
         }
@@ -309,7 +325,7 @@ static int report_open(void *user, const char *key, void *value)
     return 0;
 }
 
-static int load_state(arb__ledger_state *state, const json_t *snapshot)
+static int load_state(arb__ledger_state *state, const json_t *snapshot, uint64_t seq)
 {
     int64_t format;
     if (!json_is_object(snapshot) ||
@@ -321,16 +337,16 @@ static int load_state(arb__ledger_state *state, const json_t *snapshot)
         return ARB_ECORRUPT;
     int rc = load_totals(state, json_object_get(snapshot, "totals"));
     if (rc == 0)
-        rc = load_accounts(state, json_object_get(snapshot, "accounts"));
+        rc = load_accounts(state, json_object_get(snapshot, "accounts"), seq);
     if (rc == 0)
-        rc = load_holds(state, json_object_get(snapshot, "pending"));
+        rc = load_holds(state, json_object_get(snapshot, "pending"), seq);
     char why[256];
     if (rc == 0 && arb__ledger_check(state, why, sizeof why) != 0)
         rc = ARB_ECORRUPT;
     return rc;
 }
 
-int arb__ledger_snapshot_load(const json_t *snapshot, void **state_out,
+int arb__ledger_snapshot_load(const json_t *snapshot, uint64_t seq, void **state_out,
                               const arb_timer_sink *timers)
 {
     ARB_ASSERT(state_out != NULL);
@@ -338,7 +354,7 @@ int arb__ledger_snapshot_load(const json_t *snapshot, void **state_out,
     int rc = arb__ledger_state_new(&state);
     if (rc != 0)
         return rc;
-    rc = load_state(state, snapshot);
+    rc = load_state(state, snapshot, seq);
     if (rc != 0) {
         arb__ledger_state_free(state);
         return rc;

@@ -744,7 +744,8 @@ static harness *h_with_loaded(harness *h, const json_t *snapshot)
     arb_rules_ledger.state_free(loaded->state);
     loaded->state = NULL;
     arb_timer_sink sink = sink_of(loaded);
-    assert_int_equal(arb_rules_ledger.snapshot_load(snapshot, &loaded->state, &sink), 0);
+    assert_int_equal(
+        arb_rules_ledger.snapshot_load(snapshot, h->next_seq - 1, &loaded->state, &sink), 0);
     loaded->now_ms = h->now_ms;
     loaded->next_seq = h->next_seq;
     h_check(loaded);
@@ -799,8 +800,8 @@ static void test_snapshot_round_trip(void **unused)
     h_free(h);
 }
 
-/* Load a copy of snapshot with one change; expect ARB_ECORRUPT. */
-static void expect_corrupt(const json_t *snapshot, const char *path, json_t *value)
+/* Load a copy of snapshot, taken at seq, with one change; expect ARB_ECORRUPT. */
+static void expect_corrupt_at(const json_t *snapshot, uint64_t seq, const char *path, json_t *value)
 {
     json_t *copy = json_deep_copy(snapshot);
     json_t *parent = copy;
@@ -818,7 +819,7 @@ static void expect_corrupt(const json_t *snapshot, const char *path, json_t *val
     else
         json_object_del(parent, key);
     void *state = NULL;
-    int rc = arb_rules_ledger.snapshot_load(copy, &state, NULL);
+    int rc = arb_rules_ledger.snapshot_load(copy, seq, &state, NULL);
     if (rc != ARB_ECORRUPT)
         fail_msg("loading with %s changed gave %d", path, rc);
     assert_null(state);
@@ -832,6 +833,26 @@ static void test_snapshot_load_rejects_corrupt(void **unused)
     char id[32], path[64];
     hold_ok(h, 100, 60, id, sizeof id);
     json_t *snapshot = h_save(h);
+    uint64_t seq = h->next_seq - 1;
+#define expect_corrupt(snapshot, path, value) expect_corrupt_at(snapshot, seq, path, value)
+    /* Nothing in a snapshot may be newer than the seq it was taken at: a
+     * hold id or version from the future would collide with a later event. */
+    void *state = NULL;
+    assert_int_equal(arb_rules_ledger.snapshot_load(snapshot, seq - 1, &state, NULL), ARB_ECORRUPT);
+    assert_null(state);
+    expect_corrupt(snapshot, "accounts/a/version", json_integer((json_int_t)seq + 1));
+    json_t *moved = json_deep_copy(json_object_get(json_object_get(snapshot, "pending"), id));
+    char future[32];
+    snprintf(future, sizeof future, "p%llu", (unsigned long long)seq + 1);
+    snprintf(path, sizeof path, "pending/%s", future);
+    json_t *with_future = json_deep_copy(snapshot);
+    json_object_del(json_object_get(with_future, "pending"), id);
+    expect_corrupt(with_future, path, moved);
+    json_decref(with_future);
+    expect_corrupt(snapshot, "accounts/a/nickname", json_string("x"));
+    snprintf(path, sizeof path, "pending/%s/note", id);
+    expect_corrupt(snapshot, path, json_string("x"));
+    expect_corrupt(snapshot, "totals/USD/extra", json_integer(1));
     expect_corrupt(snapshot, "format", json_integer(2));
     expect_corrupt(snapshot, "format", NULL);
     expect_corrupt(snapshot, "max_transfer", json_integer(0));
@@ -852,6 +873,7 @@ static void test_snapshot_load_rejects_corrupt(void **unused)
     expect_corrupt(snapshot, path, json_integer(5));
     expect_corrupt(snapshot, "accounts", json_array());
     expect_corrupt(snapshot, "extra", json_true());
+#undef expect_corrupt
     json_decref(snapshot);
     h_free(h);
 }

@@ -1,20 +1,12 @@
 /*
  * sqlite_test.c - the SQLite store against its contract in store.h.
  *
- * Each test gets a fresh data directory under $ARB_TEST_TMP (or /tmp) and
- * removes it afterwards. Rows are generated from their keys (make_event,
+ * Each test gets a fresh data directory (test_mkdtemp: under $ARB_TEST_TMP
+ * or /tmp) and removes it afterwards. Rows are generated from their keys (make_event,
  * expect_event), so what is read back is checked field by field against what
  * must have been written. Raw sqlite3 calls play the part of an operator with
  * the sqlite3 shell: bumping the schema version, damaging a row.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include <ftw.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -26,17 +18,11 @@
 
 #include "arbiter/error.h"
 #include "store/store.h"
+#include "support.h"
 
 #define BATCH_ROWS_MAX 256
 #define DATA_BYTES_MAX 96
 #define PAYLOAD_BYTES_MAX 64
-
-/* Shorter than PATH_MAX, so that paths built under it always fit. */
-#define TEST_DIR_BYTES_MAX 1024
-
-typedef struct test_dir {
-    char path[TEST_DIR_BYTES_MAX];
-} test_dir;
 
 /* One batch being built: rows point into the arrays beside them. */
 typedef struct test_batch {
@@ -59,36 +45,21 @@ typedef struct seen_events {
 
 /* ---- fixtures and helpers ---- */
 
-static int remove_entry(const char *path, const struct stat *info, int flag, struct FTW *ftw)
-{
-    (void)info;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup_dir(void **state)
 {
-    test_dir *dir = calloc(1, sizeof *dir);
-    assert_non_null(dir);
-    const char *base = getenv("ARB_TEST_TMP");
-    snprintf(dir->path, sizeof dir->path, "%s/store-XXXXXX", base != NULL ? base : "/tmp");
-    assert_non_null(mkdtemp(dir->path));
-    *state = dir;
+    *state = test_mkdtemp("store");
     return 0;
 }
 
 static int teardown_dir(void **state)
 {
-    test_dir *dir = *state;
-    nftw(dir->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
+    test_rmdir(*state);
     return 0;
 }
 
 static const char *data_dir(void **state)
 {
-    return ((test_dir *)*state)->path;
+    return *state;
 }
 
 static arb_store *open_store(const char *dir, arb_store_mode mode)
@@ -641,7 +612,7 @@ static void test_reader_beside_writer(void **state)
 
 static void test_read_only_needs_database(void **state)
 {
-    char missing[TEST_DIR_BYTES_MAX + 64];
+    char missing[PATH_MAX / 2];
     snprintf(missing, sizeof missing, "%s/never-created", data_dir(state));
     arb_store *store = NULL;
     assert_int_equal(arb_store_sqlite_open(missing, ARB_STORE_READ_ONLY, &store), ARB_ENOTFOUND);
@@ -652,7 +623,7 @@ static void test_read_only_needs_database(void **state)
 
 static void test_creates_nested_directory(void **state)
 {
-    char nested[TEST_DIR_BYTES_MAX + 64];
+    char nested[PATH_MAX / 2];
     snprintf(nested, sizeof nested, "%s/a/b/c", data_dir(state));
     arb_store *store = open_store(nested, ARB_STORE_READ_WRITE);
     store->ops->close(store);
