@@ -5,8 +5,8 @@
  * appends to the WAL and fsyncs it. This thread, with its own connection,
  * runs a PASSIVE checkpoint every CHECKPOINT_INTERVAL_MS when commits have
  * appended since the last pass, and at once when a commit finds that the WAL
- * has grown by PROMPT_FRAMES since then. PASSIVE never waits for the writer,
- * and the writer never waits for it.
+ * has grown by PROMPT_FRAMES since then. A PASSIVE pass never waits for the
+ * writer, and the writer does not wait for it.
  *
  * Copying is not enough to keep the WAL short: SQLite starts the WAL over
  * from its beginning only when a write transaction begins while every frame
@@ -42,6 +42,7 @@
 #define CATCH_UP_FRAMES 16384
 /* PASSIVE checkpoints never wait; this bounds waits while opening. */
 #define OPEN_BUSY_TIMEOUT_MS 100
+
 /* Called by SQLite on the committing thread after every commit to the WAL. */
 static int wal_hook(void *user, sqlite3 *db, const char *database, int frames)
 {
@@ -213,8 +214,9 @@ void arb__sqlite_checkpointer_stop(arb__sqlite_store *store)
         ARB_ASSERT(rc == 0);
         checkpointer->started = false;
         sqlite3_wal_hook(store->db, NULL, NULL);
-        arb_log(ARB_LOG_DEBUG, "checkpointer stopped", "path=\"%s\" passes=%llu", store->db_path,
-                (unsigned long long)atomic_load(&checkpointer->passes));
+        arb_log(ARB_LOG_DEBUG, "checkpointer stopped", "path=\"%s\" passes=%llu catch_ups=%llu",
+                store->db_path, (unsigned long long)atomic_load(&checkpointer->passes),
+                (unsigned long long)atomic_load(&checkpointer->catch_ups));
     }
     if (checkpointer->initialized) {
         pthread_cond_destroy(&checkpointer->wake);

@@ -46,9 +46,9 @@ typedef enum arb__sqlite_statement {
     ARB__SQL_COUNT,
 } arb__sqlite_statement;
 
-/* The background checkpointer: its own connection, its own thread. The
- * mutex guards requested and stopping; the counters are atomics written by
- * the committing thread (through the WAL hook) and read by the checkpointer. */
+/* The background checkpointer: its own connection, its own thread. mutex
+ * guards requested and stopping; the counters are atomics because the
+ * committing thread (in the WAL hook) and the checkpointer share them. */
 typedef struct arb__sqlite_checkpointer {
     sqlite3 *db; /* the checkpointer's own connection; NULL: none */
     pthread_t thread;

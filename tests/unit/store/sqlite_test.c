@@ -8,7 +8,9 @@
  * the sqlite3 shell: bumping the schema version, damaging a row.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "arbiter/error.h"
+#include "core/log.h"
 #include "store/store.h"
 #include "support.h"
 
@@ -242,6 +245,43 @@ static void commit_range(arb_store *store, const char *stream, uint64_t seq_firs
     free(batch);
 }
 
+/* The stored outcome of want's key equals want, field by field. */
+static void assert_outcome_stored(arb_store *store, const arb_store_outcome *want)
+{
+    arb_store_outcome got;
+    static char untouched[] = "untouched";
+    char *payload = untouched;
+    assert_int_equal(store->ops->outcome(store, want->client_id, want->client_seq, &got, &payload),
+                     0);
+    assert_string_equal(got.client_id, want->client_id);
+    assert_int_equal(got.client_seq, want->client_seq);
+    assert_memory_equal(got.fingerprint, want->fingerprint, ARB_HASH_BYTES);
+    assert_string_equal(got.stream, want->stream);
+    assert_int_equal(got.kind, want->kind);
+    assert_int_equal(got.version, want->version);
+    assert_int_equal(got.decided_at_ms, want->decided_at_ms);
+    if (want->kind == ARB_OUTCOME_COMMITTED) {
+        assert_int_equal(got.seq_first, want->seq_first);
+        assert_int_equal(got.seq_last, want->seq_last);
+        assert_int_equal(got.code, 0);
+    } else {
+        assert_int_equal(got.seq_first, 0);
+        assert_int_equal(got.seq_last, 0);
+        assert_int_equal(got.code, want->code);
+        assert_string_equal(got.message, want->message);
+    }
+    if (want->payload_json == NULL) {
+        assert_null(payload);
+        assert_null(got.payload_json);
+    } else {
+        assert_non_null(payload);
+        assert_string_equal(payload, want->payload_json);
+        assert_int_equal(got.payload_json_len, want->payload_json_len);
+        assert_ptr_equal(got.payload_json, payload);
+    }
+    free(payload);
+}
+
 /* ---- tests ---- */
 
 static void test_commit_and_read_back(void **state)
@@ -273,41 +313,8 @@ static void test_commit_and_read_back(void **state)
         assert_event_is_expected(&seen.events[i], seen.data[i], "ledger:main", i + 1);
 
     arb_store_outcome *expected[] = {committed, plain, rejected, detailed};
-    for (size_t i = 0; i < 4; i++) {
-        const arb_store_outcome *want = expected[i];
-        arb_store_outcome got;
-        static char untouched[] = "untouched";
-        char *payload = untouched;
-        assert_int_equal(
-            store->ops->outcome(store, want->client_id, want->client_seq, &got, &payload), 0);
-        assert_string_equal(got.client_id, want->client_id);
-        assert_int_equal(got.client_seq, want->client_seq);
-        assert_memory_equal(got.fingerprint, want->fingerprint, ARB_HASH_BYTES);
-        assert_string_equal(got.stream, want->stream);
-        assert_int_equal(got.kind, want->kind);
-        assert_int_equal(got.version, want->version);
-        assert_int_equal(got.decided_at_ms, want->decided_at_ms);
-        if (want->kind == ARB_OUTCOME_COMMITTED) {
-            assert_int_equal(got.seq_first, want->seq_first);
-            assert_int_equal(got.seq_last, want->seq_last);
-            assert_int_equal(got.code, 0);
-        } else {
-            assert_int_equal(got.seq_first, 0);
-            assert_int_equal(got.seq_last, 0);
-            assert_int_equal(got.code, want->code);
-            assert_string_equal(got.message, want->message);
-        }
-        if (want->payload_json == NULL) {
-            assert_null(payload);
-            assert_null(got.payload_json);
-        } else {
-            assert_non_null(payload);
-            assert_string_equal(payload, want->payload_json);
-            assert_int_equal(got.payload_json_len, want->payload_json_len);
-            assert_ptr_equal(got.payload_json, payload);
-        }
-        free(payload);
-    }
+    for (size_t i = 0; i < 4; i++)
+        assert_outcome_stored(store, expected[i]);
     arb_store_outcome missing;
     char *payload = NULL;
     assert_int_equal(store->ops->outcome(store, "alice", 9, &missing, &payload), ARB_ENOTFOUND);
@@ -743,6 +750,102 @@ static void test_many_rows_are_checkpointed(void **state)
     store->ops->close(store);
 }
 
+/* A reader on its own thread and store, scanning while the writer commits:
+ * every scan must see a prefix of the log, 1..n with no gap. cmocka cannot
+ * fail from this thread, so it counts what went wrong for the test. */
+typedef struct load_reader {
+    const char *dir;
+    atomic_bool stop;
+    atomic_int failures;
+    atomic_int scans;
+} load_reader;
+
+static int check_prefix(void *user, const arb_event *event, const char *data_json,
+                        size_t data_json_len)
+{
+    (void)data_json;
+    (void)data_json_len;
+    uint64_t *next_seq = user;
+    if (event->seq != *next_seq)
+        return 1;
+    (*next_seq)++;
+    return 0;
+}
+
+static void *load_reader_main(void *user)
+{
+    load_reader *reader = user;
+    arb_store *store = NULL;
+    if (arb_store_sqlite_open(reader->dir, ARB_STORE_READ_ONLY, &store) != 0) {
+        atomic_fetch_add(&reader->failures, 1);
+        return NULL;
+    }
+    uint64_t seen_max = 0;
+    while (!atomic_load(&reader->stop)) {
+        uint64_t next_seq = 1;
+        if (store->ops->events(store, "load:0", 0, 0, check_prefix, &next_seq) != 0 ||
+            next_seq - 1 < seen_max)
+            atomic_fetch_add(&reader->failures, 1);
+        seen_max = next_seq - 1;
+        atomic_fetch_add(&reader->scans, 1);
+        usleep(5 * 1000);
+    }
+    store->ops->close(store);
+    return NULL;
+}
+
+/* Enough WAL traffic, from 1000 clients over 8 streams, for the prompt and
+ * the catch-up checkpoints to run (about 30,000 frames), with a reader
+ * beside: for the sanitizers as much as for the result. */
+static void test_checkpointer_under_load(void **state)
+{
+    enum { commits = 120, streams = 8, clients = 1000 };
+    const char *dir = data_dir(state);
+    arb_log_set_level(ARB_LOG_DEBUG); /* the checkpointer's counters at close */
+    arb_store *store = open_store(dir, ARB_STORE_READ_WRITE);
+    load_reader reader = {.dir = dir};
+    commit_range(store, "load:0", 1, 1); /* so that the reader finds a database */
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, load_reader_main, &reader), 0);
+    test_batch *batch = batch_new();
+    static char client_ids[clients][ARB_CLIENT_ID_BYTES_MAX + 1];
+    uint64_t client_seqs[clients] = {0};
+    uint64_t stream_seqs[streams] = {1};
+    const char *names[streams] = {"load:0", "load:1", "load:2", "load:3",
+                                  "load:4", "load:5", "load:6", "load:7"};
+    for (int c = 0; c < clients; c++)
+        snprintf(client_ids[c], sizeof client_ids[c], "%064x", c * 7919);
+    uint64_t random_state = 42;
+    for (int commit = 0; commit < commits; commit++) {
+        batch_reset(batch);
+        for (int i = 0; i < BATCH_ROWS_MAX; i++) {
+            size_t client = test_random_below(&random_state, clients);
+            int stream = i % streams;
+            batch_add_event(batch, names[stream], ++stream_seqs[stream]);
+            batch_add_outcome(batch, client_ids[client], ++client_seqs[client], names[stream],
+                              "{\"ok\":true}");
+        }
+        assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+    }
+    atomic_store(&reader.stop, true);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(atomic_load(&reader.failures), 0);
+    assert_true(atomic_load(&reader.scans) > 0);
+    store->ops->close(store);
+    arb_log_set_level(ARB_LOG_INFO);
+    assert_true(file_size(dir, "arbiter.db-wal") <= 0);
+
+    store = open_store(dir, ARB_STORE_READ_ONLY);
+    for (int stream = 0; stream < streams; stream++) {
+        counted seen = {.next_seq = 1};
+        assert_int_equal(store->ops->events(store, names[stream], 0, 0, count_in_order, &seen), 0);
+        assert_int_equal(seen.count, stream_seqs[stream]);
+    }
+    assert_true(has_outcome(store, client_ids[0], client_seqs[0]) || client_seqs[0] == 0);
+    store->ops->close(store);
+    free(batch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -765,6 +868,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_row_is_not_served, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_fail_hook, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_many_rows_are_checkpointed, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_checkpointer_under_load, setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests_name("store/sqlite", tests, NULL, NULL);
 }
