@@ -14,7 +14,8 @@
  * anything; a restart recovers from the log. This is deliberate: see
  * DESIGN.md §2.
  *
- * Threads: an engine is used by one thread at a time (the engine thread).
+ * Threads: an engine is used by one thread at a time (the engine thread);
+ * it owns a committer thread that writes one batch while the next is decided.
  * Ownership: the caller owns the engine (arb_engine_close) and every command
  * it passes in; outcomes are written into caller-provided structs, which the
  * caller clears with arb_outcome_clear().
@@ -55,6 +56,21 @@ void arb_engine_close(arb_engine *engine);
 int arb_engine_execute(arb_engine *engine, const arb_command *commands, size_t count,
                        arb_outcome *outcomes);
 
+/* The pipelined form of execute, for a caller that keeps the disk busy:
+ * decides commands[0..count) now, waits until the batch of the PREVIOUS
+ * submit is durable (its on_commit has run), hands this batch to the
+ * committer thread, and returns while it is being written.
+ *
+ * So when submit returns, the outcomes of the previous submit are final and
+ * may be released; the outcomes it just filled are NOT durable yet: release
+ * them only after the next submit, or arb_engine_flush, returns. Their events
+ * stay valid until the second next submit. execute = submit + flush. */
+int arb_engine_submit(arb_engine *engine, const arb_command *commands, size_t count,
+                      arb_outcome *outcomes);
+
+/* Wait until every submitted batch is durable. */
+int arb_engine_flush(arb_engine *engine);
+
 /* Fire every timer due at the engine's clock (at most ARB_TIMERS_PER_TICK_MAX)
  * as system proposals, committed as one batch. *fired_out: how many were
  * decided (stale timers included). */
@@ -64,7 +80,9 @@ int arb_engine_tick(arb_engine *engine, size_t *fired_out);
 int64_t arb_engine_next_deadline(const arb_engine *engine);
 
 /* A stream's state as viewer may see it (new reference) and its version.
- * ARB_ESTREAM_NOT_FOUND when the stream does not exist. */
+ * ARB_ESTREAM_NOT_FOUND when the stream does not exist. This is the decided
+ * state: after a submit, it includes the batch still being written; call
+ * arb_engine_flush first to read only what is durable. */
 int arb_engine_state(arb_engine *engine, const char *stream, const arb_principal *viewer,
                      json_t **state_out, uint64_t *version_out);
 

@@ -64,6 +64,15 @@
 /* A snapshot's JSON text. */
 #define ARB_SNAPSHOT_BYTES_MAX (256 * 1024 * 1024)
 
+/* Store. */
+
+/* Idempotency keys the SQLite store keeps in memory only (its key tail):
+ * outcomes committed since their keys were last written, sorted, into the
+ * outcome_keys index. The tail is written out when it reaches half of this,
+ * so that the next batch always fits; a power of two (it sizes a hash table
+ * of twice as many slots). About 90 bytes a key. */
+#define ARB_STORE_KEY_TAIL_MAX 65536
+
 /* Ledger domain. */
 
 /* Accounts in one ledger stream. */
@@ -94,6 +103,10 @@ _Static_assert(ARB_TIMERS_PER_TICK_MAX <= ARB_BATCH_PROPOSALS_MAX,
                "one tick's timers are one batch");
 _Static_assert(ARB_BATCH_EVENTS_MAX >= 2 * ARB_DECISION_EVENTS_MAX,
                "a batch holds at least two full decisions");
+_Static_assert((ARB_STORE_KEY_TAIL_MAX & (ARB_STORE_KEY_TAIL_MAX - 1)) == 0,
+               "the key tail's hash table has a power-of-two size");
+_Static_assert(ARB_BATCH_PROPOSALS_MAX <= ARB_STORE_KEY_TAIL_MAX / 2,
+               "a batch's outcome keys fit in the key tail beside half of it");
 _Static_assert(ARB_ARGS_BYTES_MAX < ARB_EVENT_BYTES_MAX, "an event holds its command's args");
 
 #endif

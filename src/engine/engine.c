@@ -38,8 +38,13 @@ void arb_engine_close(arb_engine *engine)
 {
     if (engine == NULL)
         return;
+    if (!engine->read_only && engine->committer.started) {
+        arb__engine_drain(engine);
+        arb__committer_stop(&engine->committer);
+    }
     arb__timers_free(&engine->timers);
-    arb__batch_free(&engine->batch);
+    arb__batch_free(&engine->slots[0]);
+    arb__batch_free(&engine->slots[1]);
     arb_map_foreach(&engine->streams, free_stream, NULL);
     arb_map_free(&engine->streams);
     arb_map_free(&engine->clients);
@@ -184,7 +189,10 @@ static int engine_alloc(const arb_engine_config *config, arb_engine **engine_out
     arb_map_init(&engine->streams, ARB_STREAMS_MAX);
     arb_map_init(&engine->clients, ARB_CLIENTS_MAX);
     arb__timers_init(&engine->timers);
-    int rc = arb__batch_init(&engine->batch);
+    int rc = arb__batch_init(&engine->slots[0]);
+    if (rc == 0)
+        rc = arb__batch_init(&engine->slots[1]);
+    engine->batch = &engine->slots[0];
     engine->tick_commands = calloc(ARB_TIMERS_PER_TICK_MAX, sizeof *engine->tick_commands);
     engine->tick_outcomes = calloc(ARB_TIMERS_PER_TICK_MAX, sizeof *engine->tick_outcomes);
     if (rc == 0 && (engine->tick_commands == NULL || engine->tick_outcomes == NULL))
@@ -208,6 +216,8 @@ int arb_engine_open(const arb_engine_config *config, arb_engine **engine_out)
     if (rc == 0)
         rc = engine->store->ops->clients(engine->store, load_client, engine);
     arb_buf_free(&r.scratch);
+    if (rc == 0 && !engine->read_only)
+        rc = arb__committer_start(&engine->committer, engine->store);
     if (rc != 0) {
         arb_engine_close(engine);
         return rc;
@@ -249,6 +259,8 @@ int arb_engine_events(arb_engine *engine, const char *stream, uint64_t since_seq
     *events_out = NULL;
     if (arb_map_get(&engine->streams, stream) == NULL)
         return ARB_ESTREAM_NOT_FOUND;
+    if (!engine->read_only)
+        arb__engine_drain(engine); /* the store has one user at a time */
     json_t *events = json_array();
     if (events == NULL)
         return ARB_ENOMEM;

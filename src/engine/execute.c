@@ -92,8 +92,6 @@ static void batch_reset(arb__batch *batch)
     batch->event_count = 0;
     batch->row_count = 0;
     batch->new_stream_count = 0;
-    for (size_t i = 0; i < batch->touched_count; i++)
-        batch->touched[i]->touched = false;
     batch->touched_count = 0;
     arb_buf_reset(&batch->texts);
 }
@@ -192,29 +190,13 @@ static int fingerprint(arb__batch *batch, const arb_command *command, uint8_t ou
     return rc;
 }
 
-static void outcome_copy_replay(arb_outcome *dst, const arb_outcome *src)
-{
-    dst->kind = src->kind;
-    dst->replay = true;
-    dst->seq_first = src->seq_first;
-    dst->seq_last = src->seq_last;
-    dst->result = json_incref(src->result);
-    dst->events = NULL;
-    dst->event_count = 0;
-    dst->code = src->code;
-    memcpy(dst->message, src->message, sizeof dst->message);
-    dst->details = json_incref(src->details);
-    dst->version = src->version;
-}
-
 static void outcome_from_row(arb_outcome *outcome, const arb_store_outcome *row,
-                             const char *payload)
+                             const char *payload, size_t payload_len)
 {
     json_t *value = NULL;
     if (payload != NULL) {
         char why[128];
-        (void)arb_json_parse(payload, strlen(payload), ARB_EVENT_BYTES_MAX, &value, why,
-                             sizeof why);
+        (void)arb_json_parse(payload, payload_len, ARB_EVENT_BYTES_MAX, &value, why, sizeof why);
     }
     outcome->kind = (arb_outcome_kind)row->kind;
     outcome->replay = true;
@@ -229,42 +211,56 @@ static void outcome_from_row(arb_outcome *outcome, const arb_store_outcome *row,
         outcome->details = value;
 }
 
-/* Look for an earlier outcome of (client, seq): first in this batch, then in
- * the store. Returns true when outcome was filled (a replay or a misuse). */
-static bool find_earlier(arb_engine *engine, const arb_command *command,
-                         const uint8_t fp[ARB_HASH_BYTES], arb_outcome *outcomes,
-                         arb_outcome *outcome)
+/* The row of (client, seq) in a batch slot, or NULL. */
+static const arb_store_outcome *batch_find_row(const arb__batch *batch, const arb_command *command,
+                                               const char **payload_out)
 {
-    arb__batch *batch = &engine->batch;
-    const arb_store_outcome *row = NULL;
-    for (size_t r = batch->row_count; r-- > 0 && row == NULL;) {
-        if (batch->rows[r].client_seq == command->client_seq &&
-            strcmp(batch->rows[r].client_id, command->principal.id) == 0)
-            row = &batch->rows[r];
+    for (size_t r = batch->row_count; r-- > 0;) {
+        const arb_store_outcome *row = &batch->rows[r];
+        if (row->client_seq == command->client_seq &&
+            strcmp(row->client_id, command->principal.id) == 0) {
+            size_t offset = batch->row_payload_offset[r];
+            *payload_out = offset == SIZE_MAX ? NULL : batch->texts.data + offset;
+            return row;
+        }
     }
+    return NULL;
+}
+
+/* Look for an earlier outcome of (client, seq): in the batch being decided,
+ * in the batch in flight, then in the store (after draining the pipeline, so
+ * that only one thread ever uses the store). Returns true when outcome was
+ * filled (a replay or a misuse). */
+static bool find_earlier(arb_engine *engine, const arb_command *command,
+                         const uint8_t fp[ARB_HASH_BYTES], arb_outcome *outcome)
+{
+    const char *payload = NULL;
+    const arb_store_outcome *row = batch_find_row(engine->batch, command, &payload);
+    if (row == NULL && engine->in_flight != NULL)
+        row = batch_find_row(engine->in_flight, command, &payload);
     arb_store_outcome stored;
-    char *payload = NULL;
+    char *stored_payload = NULL;
     if (row == NULL) {
+        arb__engine_drain(engine);
         int rc = engine->store->ops->outcome(engine->store, command->principal.id,
-                                             command->client_seq, &stored, &payload);
+                                             command->client_seq, &stored, &stored_payload);
         if (rc == ARB_ENOTFOUND)
             return false;
         if (rc != 0) {
             arb_log(ARB_LOG_ERROR, "outcome lookup failed; stopping", "error=%s", arb_err_name(rc));
             abort();
         }
+        row = &stored;
+        payload = stored_payload;
     }
-    const uint8_t *stored_fp = row != NULL ? row->fingerprint : stored.fingerprint;
-    if (sodium_memcmp(stored_fp, fp, ARB_HASH_BYTES) != 0) {
+    if (sodium_memcmp(row->fingerprint, fp, ARB_HASH_BYTES) != 0) {
         reject(outcome, ARB_EIDEMPOTENCY_KEY_REUSED,
                json_pack("{s:I}", "client_seq", (json_int_t)command->client_seq), 0,
                "client_seq was already used for a different proposal");
-    } else if (row != NULL) {
-        outcome_copy_replay(outcome, &outcomes[batch->row_outcome[row - batch->rows]]);
     } else {
-        outcome_from_row(outcome, &stored, payload);
+        outcome_from_row(outcome, row, payload, payload != NULL ? row->payload_json_len : 0);
     }
-    free(payload);
+    free(stored_payload);
     return true;
 }
 
@@ -289,7 +285,7 @@ static int stream_for(arb_engine *engine, const arb_command *command, arb__strea
         arb__stream_free(stream);
         return rc;
     }
-    arb__batch *batch = &engine->batch;
+    arb__batch *batch = engine->batch;
     ARB_ASSERT(batch->new_stream_count < ARB_BATCH_PROPOSALS_MAX);
     batch->new_streams[batch->new_stream_count++] = stream;
     *stream_out = stream;
@@ -298,10 +294,10 @@ static int stream_for(arb_engine *engine, const arb_command *command, arb__strea
 
 static void touch(arb__batch *batch, arb__stream *stream)
 {
-    if (stream->touched)
+    if (stream->touched_serial == batch->serial)
         return;
     ARB_ASSERT(batch->touched_count < ARB_BATCH_PROPOSALS_MAX);
-    stream->touched = true;
+    stream->touched_serial = batch->serial;
     batch->touched[batch->touched_count++] = stream;
 }
 
@@ -311,7 +307,7 @@ static void touch(arb__batch *batch, arb__stream *stream)
 static int append_events(arb_engine *engine, arb__stream *stream, const arb_command *command,
                          arb_decision *decision, int64_t now)
 {
-    arb__batch *batch = &engine->batch;
+    arb__batch *batch = engine->batch;
     size_t first = batch->event_count;
     size_t texts_len = batch->texts.len;
     int rc = batch_reserve_events(batch, first + decision->event_count);
@@ -396,7 +392,7 @@ static void decide(arb_engine *engine, arb__stream *stream, const arb_command *c
 static void record(arb_engine *engine, const arb_outcome *outcome, size_t index,
                    const uint8_t fp[ARB_HASH_BYTES], int64_t now)
 {
-    arb__batch *batch = &engine->batch;
+    arb__batch *batch = engine->batch;
     ARB_ASSERT(batch->row_count < ARB_BATCH_PROPOSALS_MAX);
     size_t r = batch->row_count++;
     arb_store_outcome *row = &batch->rows[r];
@@ -437,7 +433,7 @@ static void execute_one(arb_engine *engine, const arb_command *command, size_t i
     memcpy(outcome->client_id, command->principal.id, sizeof outcome->client_id);
     outcome->client_seq = command->client_seq;
     memcpy(outcome->stream, command->stream, sizeof outcome->stream);
-    engine->batch.outcome_first_event[index] = engine->batch.event_count;
+    engine->batch->outcome_first_event[index] = engine->batch->event_count;
 
     if (!client_id_valid(command) || command->client_seq == 0 ||
         command->client_seq > (uint64_t)ARB_JSON_INT_MAX || !json_is_object(command->args)) {
@@ -447,7 +443,7 @@ static void execute_one(arb_engine *engine, const arb_command *command, size_t i
         return;
     }
     uint8_t fp[ARB_HASH_BYTES];
-    int rc = fingerprint(&engine->batch, command, fp);
+    int rc = fingerprint(engine->batch, command, fp);
     if (rc != 0) {
         reject(outcome, rc, json_pack("{s:s}", "field", "args"), 0,
                "args: too large, too deep, or not integers-only JSON");
@@ -455,7 +451,7 @@ static void execute_one(arb_engine *engine, const arb_command *command, size_t i
     }
     uintptr_t seen = (uintptr_t)arb_map_get(&engine->clients, command->principal.id);
     if ((command->client_seq <= seen || (seen == 0 && engine->clients_incomplete)) &&
-        find_earlier(engine, command, fp, outcomes, outcome))
+        find_earlier(engine, command, fp, outcome))
         return;
     arb__stream *stream = NULL;
     rc = stream_for(engine, command, &stream);
@@ -474,9 +470,9 @@ static void execute_one(arb_engine *engine, const arb_command *command, size_t i
     record(engine, outcome, index, fp, now);
 }
 
-static void commit(arb_engine *engine)
+/* Point the store batch at this slot's texts, which no longer move. */
+static bool prepare_store_batch(arb__batch *batch)
 {
-    arb__batch *batch = &engine->batch;
     for (size_t i = 0; i < batch->event_count; i++) {
         batch->store_events[i].event = &batch->events[i];
         batch->store_events[i].data_json = batch->texts.data + batch->event_data_offset[i];
@@ -498,9 +494,30 @@ static void commit(arb_engine *engine)
                                    .event_count = batch->event_count,
                                    .outcomes = batch->rows,
                                    .outcome_count = batch->row_count};
-    if (batch->event_count == 0 && batch->row_count == 0 && batch->new_stream_count == 0)
+    batch->store_batch = store_batch;
+    return batch->event_count > 0 || batch->row_count > 0 || batch->new_stream_count > 0;
+}
+
+/* A batch is durable: tell the world, in commit order. */
+static void complete(arb_engine *engine, arb__batch *batch)
+{
+    for (size_t i = 0; i < batch->new_stream_count; i++)
+        batch->new_streams[i]->persisted = true;
+    if (engine->on_commit != NULL && batch->event_count > 0)
+        engine->on_commit(engine->on_commit_user, batch->events, batch->event_count);
+    for (size_t i = 0; i < batch->touched_count; i++) {
+        const arb__stream *stream = batch->touched[i];
+        if (stream->seq - stream->snapshot_seq >= engine->snapshot_every)
+            engine->snapshot_due = true;
+    }
+}
+
+void arb__engine_drain(arb_engine *engine)
+{
+    arb__batch *batch = engine->in_flight;
+    if (batch == NULL)
         return;
-    int rc = engine->store->ops->commit(engine->store, &store_batch);
+    int rc = arb__committer_wait(&engine->committer);
     if (rc != 0) {
         /* Memory is now ahead of the disk. Acknowledging anything would be a
          * lie; recovery from the log restores a true state. */
@@ -509,50 +526,62 @@ static void commit(arb_engine *engine)
                 batch->row_count);
         abort();
     }
-    for (size_t i = 0; i < batch->new_stream_count; i++)
-        batch->new_streams[i]->persisted = true;
+    engine->in_flight = NULL;
+    complete(engine, batch);
 }
 
+static int snapshot_one(void *user, const char *name, void *value)
+{
+    (void)name;
+    arb_engine *engine = user;
+    arb__stream *stream = value;
+    if (stream->seq - stream->snapshot_seq < engine->snapshot_every)
+        return 0;
+    json_t *state = NULL;
+    arb_buf text;
+    arb_buf_init(&text, ARB_SNAPSHOT_BYTES_MAX);
+    int rc = stream->rules->snapshot_save(stream->state, &state);
+    if (rc == 0)
+        rc = arb_canon_json(&text, state);
+    if (rc == 0)
+        rc = engine->store->ops->snapshot_put(engine->store, stream->name, stream->seq, text.data,
+                                              text.len);
+    if (rc == 0)
+        stream->snapshot_seq = stream->seq;
+    else
+        arb_log(ARB_LOG_WARN, "snapshot not written; recovery will replay further",
+                "stream=%s seq=%llu error=%s", stream->name, (unsigned long long)stream->seq,
+                arb_err_name(rc));
+    json_decref(state);
+    arb_buf_free(&text);
+    return 0;
+}
+
+/* Snapshots are taken only with the pipeline drained, so that the state in
+ * memory is exactly the durable state at stream->seq. */
 static void take_snapshots(arb_engine *engine)
 {
-    arb__batch *batch = &engine->batch;
-    for (size_t i = 0; i < batch->touched_count; i++) {
-        arb__stream *stream = batch->touched[i];
-        if (stream->seq - stream->snapshot_seq < engine->snapshot_every)
-            continue;
-        json_t *state = NULL;
-        arb_buf text;
-        arb_buf_init(&text, ARB_SNAPSHOT_BYTES_MAX);
-        int rc = stream->rules->snapshot_save(stream->state, &state);
-        if (rc == 0)
-            rc = arb_canon_json(&text, state);
-        if (rc == 0)
-            rc = engine->store->ops->snapshot_put(engine->store, stream->name, stream->seq,
-                                                  text.data, text.len);
-        if (rc == 0)
-            stream->snapshot_seq = stream->seq;
-        else
-            arb_log(ARB_LOG_WARN, "snapshot not written; recovery will replay further",
-                    "stream=%s seq=%llu error=%s", stream->name, (unsigned long long)stream->seq,
-                    arb_err_name(rc));
-        json_decref(state);
-        arb_buf_free(&text);
-    }
+    arb__engine_drain(engine);
+    engine->snapshot_due = false;
+    arb_map_foreach(&engine->streams, snapshot_one, engine);
 }
 
-int arb_engine_execute(arb_engine *engine, const arb_command *commands, size_t count,
-                       arb_outcome *outcomes)
+int arb_engine_submit(arb_engine *engine, const arb_command *commands, size_t count,
+                      arb_outcome *outcomes)
 {
     if (engine->read_only)
         return ARB_EUSAGE;
     if (count == 0 || count > ARB_BATCH_PROPOSALS_MAX)
         return ARB_ELIMIT;
-    arb__batch *batch = &engine->batch;
+    if (engine->snapshot_due)
+        take_snapshots(engine);
+    arb__batch *batch = engine->batch;
+    ARB_ASSERT(batch != engine->in_flight);
     batch_reset(batch);
+    batch->serial = ++engine->batch_serial;
     int64_t now = arb__engine_now(engine);
     for (size_t i = 0; i < count; i++)
         execute_one(engine, &commands[i], i, outcomes, now);
-    commit(engine);
     for (size_t i = 0; i < count; i++) {
         arb_outcome *outcome = &outcomes[i];
         if (outcome->kind != ARB_OUTCOME_COMMITTED || outcome->replay)
@@ -560,10 +589,31 @@ int arb_engine_execute(arb_engine *engine, const arb_command *commands, size_t c
         outcome->events = &batch->events[batch->outcome_first_event[i]];
         outcome->event_count = (size_t)(outcome->seq_last - outcome->seq_first + 1);
     }
-    if (engine->on_commit != NULL && batch->event_count > 0)
-        engine->on_commit(engine->on_commit_user, batch->events, batch->event_count);
-    take_snapshots(engine);
+    /* The previous batch first: batches become durable in order. */
+    arb__engine_drain(engine);
+    if (prepare_store_batch(batch)) {
+        arb__committer_post(&engine->committer, &batch->store_batch);
+        engine->in_flight = batch;
+        engine->batch = batch == &engine->slots[0] ? &engine->slots[1] : &engine->slots[0];
+    }
     return 0;
+}
+
+int arb_engine_flush(arb_engine *engine)
+{
+    if (engine->read_only)
+        return ARB_EUSAGE;
+    arb__engine_drain(engine);
+    return 0;
+}
+
+int arb_engine_execute(arb_engine *engine, const arb_command *commands, size_t count,
+                       arb_outcome *outcomes)
+{
+    int rc = arb_engine_submit(engine, commands, count, outcomes);
+    if (rc == 0)
+        arb__engine_drain(engine);
+    return rc;
 }
 
 int arb_engine_tick(arb_engine *engine, size_t *fired_out)

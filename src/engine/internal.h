@@ -10,6 +10,8 @@
 #ifndef ARB_ENGINE_INTERNAL_H
 #define ARB_ENGINE_INTERNAL_H
 
+#include <pthread.h>
+
 #include "arbiter/engine.h"
 #include "core/buf.h"
 #include "core/map.h"
@@ -24,7 +26,7 @@ typedef struct arb__stream {
     uint8_t head_hash[ARB_HASH_BYTES]; /* hash of event seq (zeros when seq == 0) */
     uint64_t snapshot_seq;             /* seq of the newest stored snapshot */
     bool persisted;                    /* has a row in the store's streams table */
-    bool touched;                      /* changed by the batch being built */
+    uint64_t touched_serial;           /* serial of the last batch that changed it */
 } arb__stream;
 
 typedef struct arb__timer {
@@ -62,7 +64,28 @@ typedef struct arb__batch {
     arb_store_stream *store_streams;
     arb__stream **touched;
     size_t touched_count;
+    uint64_t serial;             /* 1, 2, 3... per engine; 0: never used */
+    arb_store_batch store_batch; /* what the committer writes */
 } arb__batch;
+
+/* The committer thread (committer.c): one batch in flight at a time. */
+typedef struct arb__committer {
+    pthread_t thread;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    arb_store *store;
+    const arb_store_batch *batch; /* posted, not yet taken */
+    bool busy;                    /* posted and not yet finished */
+    bool stop;
+    bool started;
+    int result;
+} arb__committer;
+
+int arb__committer_start(arb__committer *committer, arb_store *store);
+void arb__committer_post(arb__committer *committer, const arb_store_batch *batch);
+/* Wait until no batch is in flight; returns the last commit's status. */
+int arb__committer_wait(arb__committer *committer);
+void arb__committer_stop(arb__committer *committer);
 
 struct arb_engine {
     arb_store *store;
@@ -81,7 +104,14 @@ struct arb_engine {
     arb_map clients;
     bool clients_incomplete;
     arb__timer_heap timers;
-    arb__batch batch;
+    /* Two batch slots: the engine decides into batch while the committer may
+     * be writing in_flight (the other slot). */
+    arb__batch slots[2];
+    arb__batch *batch;     /* the slot being decided */
+    arb__batch *in_flight; /* posted to the committer, or NULL */
+    uint64_t batch_serial;
+    bool snapshot_due; /* a stream passed snapshot_every: snapshot when drained */
+    arb__committer committer;
     arb_decision decision;      /* scratch for one decide call */
     arb_command *tick_commands; /* ARB_TIMERS_PER_TICK_MAX, for arb_engine_tick */
     arb_outcome *tick_outcomes;
@@ -116,6 +146,8 @@ int arb__stream_name_valid(const char *name, char kind_out[ARB_KIND_BYTES_MAX + 
 /* The batch path (execute.c). */
 int arb__batch_init(arb__batch *batch);
 void arb__batch_free(arb__batch *batch);
+/* Wait for the batch in flight and complete it (on_commit, snapshots due). */
+void arb__engine_drain(arb_engine *engine);
 int64_t arb__engine_now(arb_engine *engine);
 
 #endif

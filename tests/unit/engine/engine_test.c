@@ -393,6 +393,7 @@ static void test_tampering_is_detected(void **state)
 }
 
 static void test_on_commit_sees_events_in_order(void **state);
+static void test_pipelined_submit(void **state);
 
 int main(void)
 {
@@ -410,6 +411,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timer_restored_from_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampering_is_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_commit_sees_events_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_submit, setup, teardown),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
@@ -445,4 +447,50 @@ static void test_on_commit_sees_events_in_order(void **state)
     open_funded(f, "b", "bob", 0);
     assert_int_equal(s.calls, 3);
     assert_int_equal(s.next_seq, 4);
+}
+
+/* Submit decides at once and commits in the background: a resend in the next
+ * batch finds the outcome of the batch still in flight, on_commit runs in
+ * order and only for durable batches, and a reopen sees everything. */
+static void test_pipelined_submit(void **state)
+{
+    fixture *f = *state;
+    arb_engine_close(f->engine);
+    seen s = {.next_seq = 1};
+    arb_engine_config config = {.data_dir = f->dir,
+                                .clock_ms = test_clock_ms,
+                                .clock_user = &f->clock,
+                                .on_commit = on_commit,
+                                .on_commit_user = &s};
+    assert_int_equal(arb_engine_open(&config, &f->engine), 0);
+    admin_seq = 0;
+    open_funded(f, "a", "alice", 1000);
+    open_funded(f, "b", "bob", 0);
+    arb_command first[2], second[2];
+    arb_outcome out1[2], out2[2];
+    for (int i = 0; i < 2; i++)
+        test_command(&first[i], "alice", ARB_ROLE_USER, (uint64_t)i + 1, L, "transfer",
+                     "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 10);
+    assert_int_equal(arb_engine_submit(f->engine, first, 2, out1), 0);
+    assert_int_equal(s.next_seq, 4); /* decided, not yet reported as durable */
+    test_command(&second[0], "alice", ARB_ROLE_USER, 2, L, "transfer", "{s:s,s:s,s:i}", "from", "a",
+                 "to", "b", "amount", 10);
+    test_command(&second[1], "alice", ARB_ROLE_USER, 3, L, "transfer", "{s:s,s:s,s:i}", "from", "a",
+                 "to", "b", "amount", 10);
+    assert_int_equal(arb_engine_submit(f->engine, second, 2, out2), 0);
+    assert_int_equal(s.next_seq, 6); /* the first batch is durable now */
+    assert_true(out2[0].replay);
+    assert_int_equal(out2[0].seq_first, out1[1].seq_first);
+    assert_false(out2[1].replay);
+    assert_int_equal(out2[1].seq_first, 6);
+    assert_int_equal(arb_engine_flush(f->engine), 0);
+    assert_int_equal(s.next_seq, 7);
+    for (int i = 0; i < 2; i++) {
+        arb_command_clear(&first[i]);
+        arb_command_clear(&second[i]);
+        arb_outcome_clear(&out1[i]);
+        arb_outcome_clear(&out2[i]);
+    }
+    reopen(f);
+    assert_int_equal(balance(f, "b"), 30);
 }

@@ -143,7 +143,12 @@ static void run_batch(world *w)
             random_command(w, &commands[i]);
         }
     }
-    assert_int_equal(arb_engine_execute(w->engine, commands, n, outcomes), 0);
+    /* Half the batches are pipelined: the next batch (and its resends) is
+     * decided while this one is still being written. */
+    if (test_random_below(&w->rng, 2) == 0)
+        assert_int_equal(arb_engine_submit(w->engine, commands, n, outcomes), 0);
+    else
+        assert_int_equal(arb_engine_execute(w->engine, commands, n, outcomes), 0);
     for (size_t i = 0; i < n; i++) {
         check_outcome(w, &commands[i], &outcomes[i], originals[i]);
         arb_outcome_clear(&outcomes[i]);
