@@ -4,7 +4,6 @@
  * Invariants: len < cap whenever data != NULL (room for the NUL), data[len]
  * == '\0', len <= max.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,18 +78,32 @@ int arb_buf_append_char(arb_buf *buf, char c)
     return arb_buf_append(buf, &c, 1);
 }
 
+/* Decimal digits without snprintf: this runs several times per event. */
 int arb_buf_append_u64(arb_buf *buf, unsigned long long value)
 {
-    char digits[24];
-    int n = snprintf(digits, sizeof digits, "%llu", value);
-    ARB_ASSERT(n > 0 && (size_t)n < sizeof digits);
-    return arb_buf_append(buf, digits, (size_t)n);
+    char digits[20];
+    size_t n = sizeof digits;
+    do {
+        ARB_ASSERT(n > 0);
+        digits[--n] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    return arb_buf_append(buf, digits + n, sizeof digits - n);
 }
 
 int arb_buf_append_i64(arb_buf *buf, long long value)
 {
-    char digits[24];
-    int n = snprintf(digits, sizeof digits, "%lld", value);
-    ARB_ASSERT(n > 0 && (size_t)n < sizeof digits);
-    return arb_buf_append(buf, digits, (size_t)n);
+    if (value >= 0)
+        return arb_buf_append_u64(buf, (unsigned long long)value);
+    size_t len_before = buf->len;
+    int rc = arb_buf_append_char(buf, '-');
+    /* Negate in unsigned arithmetic: -LLONG_MIN does not fit a long long. */
+    if (rc == 0)
+        rc = arb_buf_append_u64(buf, 0ULL - (unsigned long long)value);
+    if (rc != 0) {
+        buf->len = len_before;
+        if (buf->data != NULL)
+            buf->data[len_before] = '\0';
+    }
+    return rc;
 }

@@ -89,6 +89,25 @@ static void test_rejections(void **state)
     arb_buf_free(&buf);
 }
 
+static void test_integer_digits(void **state)
+{
+    (void)state;
+    arb_buf buf;
+    arb_buf_init(&buf, 64);
+    const long long values[] = {0, 7, -7, 10, -10, 9007199254740991LL, -9223372036854775807LL - 1};
+    const char *texts[] = {"0", "7", "-7", "10", "-10", "9007199254740991",
+                           "-9223372036854775808"};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        arb_buf_reset(&buf);
+        assert_int_equal(arb_buf_append_i64(&buf, values[i]), 0);
+        assert_string_equal(buf.data, texts[i]);
+    }
+    arb_buf_reset(&buf);
+    assert_int_equal(arb_buf_append_u64(&buf, 18446744073709551615ULL), 0);
+    assert_string_equal(buf.data, "18446744073709551615");
+    arb_buf_free(&buf);
+}
+
 static void test_event_bytes_and_chain(void **state)
 {
     (void)state;
@@ -203,6 +222,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_integer_digits),
         cmocka_unit_test(test_event_bytes_and_chain),
         cmocka_unit_test(test_fixed_point_over_random_values),
     };
