@@ -5,10 +5,14 @@
  */
 #include "support.h"
 
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 static char *dir;
 
@@ -165,6 +169,67 @@ static void test_verify_names_edited_seq(void **state)
     assert_int_equal(arbiter(NULL, "state", "ledger:main", NULL, NULL, NULL, NULL), 4);
 }
 
+/* The real daemon fires a hold's expiry on time, then stops cleanly on
+ * SIGTERM; the expiry is in the log for everyone to see. */
+static void test_arbiterd_expires_holds_and_stops_on_sigterm(void **state)
+{
+    (void)state;
+    assert_int_equal(arbiter(NULL, "exec", "ledger:main", "open_account",
+                             "{\"account\":\"a\",\"owner\":\"alice\",\"currency\":\"EUR\"}", NULL,
+                             NULL),
+                     0);
+    assert_int_equal(arbiter(NULL, "exec", "ledger:main", "open_account",
+                             "{\"account\":\"b\",\"owner\":\"bob\",\"currency\":\"EUR\"}", NULL,
+                             NULL),
+                     0);
+    assert_int_equal(arbiter(NULL, "exec", "ledger:main", "deposit",
+                             "{\"account\":\"a\",\"amount\":100}", NULL, NULL),
+                     0);
+    json_t *out = NULL;
+    assert_int_equal(arbiter(&out, "exec", "ledger:main", "hold",
+                             "{\"from\":\"a\",\"to\":\"b\",\"amount\":60,\"timeout_s\":1}", NULL,
+                             NULL),
+                     0);
+    char pending[32];
+    snprintf(pending, sizeof pending, "%s",
+             json_string_value(json_object_get(json_object_get(out, "result"), "pending")));
+    json_decref(out);
+    const char *bin_dir = getenv("ARB_BIN_DIR") != NULL ? getenv("ARB_BIN_DIR") : "build/bin";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/arbiterd", bin_dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl(path, "arbiterd", "--data", dir, "--log-level", "warn", (char *)NULL);
+        _exit(127);
+    }
+    /* Poll the log (read-only, beside the running daemon) for the expiry;
+     * bounded: 20 s at most. */
+    bool expired = false;
+    for (int i = 0; i < 200 && !expired; i++) {
+        struct timespec nap = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+        if (arbiter(&out, "log", "ledger:main", "--since", "4", NULL, NULL) == 0) {
+            json_t *event = json_array_get(out, 0);
+            expired = event != NULL &&
+                      strcmp(json_string_value(json_object_get(event, "type")), "expired") == 0;
+        }
+        json_decref(out);
+    }
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(expired);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(arbiter(&out, "state", "ledger:main", NULL, NULL, NULL, NULL), 0);
+    json_t *hold =
+        json_object_get(json_object_get(json_object_get(out, "state"), "pending"), pending);
+    assert_string_equal(json_string_value(json_object_get(hold, "status")), "expired");
+    json_decref(out);
+    assert_int_equal(arbiter(NULL, "verify", NULL, NULL, NULL, NULL, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +237,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotent_exec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_names_edited_seq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_arbiterd_expires_holds_and_stops_on_sigterm, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
