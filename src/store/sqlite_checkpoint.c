@@ -35,11 +35,10 @@
 
 /* A pass every 200 ms bounds what the WAL holds beyond the database. */
 #define CHECKPOINT_INTERVAL_MS 200
-/* 4096 frames of 4 KiB pages is 16 MiB: past this growth, do not wait. */
-#define PROMPT_FRAMES 4096
-/* 16384 frames is 64 MiB (journal_size_limit): past this, make the WAL
- * restart (the catch-up pass). */
-#define CATCH_UP_FRAMES 16384
+/* Past this WAL growth since the last pass, do not wait for the interval. */
+#define PROMPT_BYTES (16 * 1024 * 1024)
+/* Past this (journal_size_limit), make the WAL restart (the catch-up pass). */
+#define CATCH_UP_BYTES (64 * 1024 * 1024)
 /* PASSIVE checkpoints never wait; this bounds waits while opening. */
 #define OPEN_BUSY_TIMEOUT_MS 100
 
@@ -50,7 +49,7 @@ static int wal_hook(void *user, sqlite3 *db, const char *database, int frames)
     (void)database;
     arb__sqlite_checkpointer *checkpointer = user;
     atomic_fetch_add(&checkpointer->commits, 1);
-    if (frames - atomic_load(&checkpointer->checkpointed_frames) >= PROMPT_FRAMES) {
+    if (frames - atomic_load(&checkpointer->checkpointed_frames) >= checkpointer->prompt_frames) {
         pthread_mutex_lock(&checkpointer->mutex);
         checkpointer->requested = true;
         pthread_cond_signal(&checkpointer->wake);
@@ -98,7 +97,7 @@ static bool checkpoint_round(arb__sqlite_store *store)
     arb__sqlite_checkpointer *checkpointer = &store->checkpointer;
     int log_frames = 0;
     bool behind = checkpoint_pass(store, &log_frames);
-    if (behind || log_frames < CATCH_UP_FRAMES)
+    if (behind || log_frames < checkpointer->catch_up_frames)
         return behind;
     pthread_mutex_lock(&checkpointer->writer_mutex);
     behind = checkpoint_pass(store, &log_frames);
@@ -185,6 +184,10 @@ int arb__sqlite_checkpointer_start(arb__sqlite_store *store)
         rc = init_sync(checkpointer);
     if (rc != 0)
         return rc;
+    ARB_ASSERT(store->page_size_bytes >= 512 && store->page_size_bytes <= 65536);
+    /* A WAL frame is a page (plus a 24-byte header). */
+    checkpointer->prompt_frames = PROMPT_BYTES / store->page_size_bytes;
+    checkpointer->catch_up_frames = CATCH_UP_BYTES / store->page_size_bytes;
     atomic_init(&checkpointer->commits, 0);
     atomic_init(&checkpointer->checkpointed_frames, 0);
     atomic_init(&checkpointer->passes, 0);

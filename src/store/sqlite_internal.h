@@ -3,7 +3,8 @@
  *
  * The SQLite store is split by role: sqlite.c opens, migrates and closes;
  * sqlite_write.c holds the commit hot path and snapshot_put; sqlite_read.c the
- * scans and lookups; sqlite_checkpoint.c the background checkpointer. This
+ * scans and lookups; sqlite_keys.c the key tail (the idempotency keys not yet
+ * in outcome_keys); sqlite_checkpoint.c the background checkpointer. This
  * header is theirs alone: nothing outside src/store/ includes it, so the
  * sqlite3 types stay below the store interface.
  *
@@ -15,6 +16,12 @@
  *     function that stepped it returns.
  *   - lock_fd holds an exclusive flock on DIR/LOCK from open to close in
  *     READ_WRITE mode, and is -1 in READ_ONLY mode.
+ *   - In READ_WRITE mode, between two calls, the key tail holds exactly the
+ *     keys of the outcome rows with rowid > keys_through_rowid (the meta row
+ *     of that name), fewer than ARB_STORE_KEY_TAIL_MAX / 2 of them, and
+ *     tail.keys_through_rowid equals the stored value. In READ_ONLY mode the
+ *     tail is empty and unused: a reader asks the database (see
+ *     sqlite_read.c).
  */
 #ifndef ARB_STORE_SQLITE_INTERNAL_H
 #define ARB_STORE_SQLITE_INTERNAL_H
@@ -36,9 +43,14 @@ typedef enum arb__sqlite_statement {
     ARB__SQL_INSERT_STREAM,
     ARB__SQL_INSERT_EVENT,
     ARB__SQL_INSERT_OUTCOME,
+    ARB__SQL_SELECT_KEY,
+    ARB__SQL_INSERT_KEY,
+    ARB__SQL_UPDATE_KEYS_THROUGH,
     ARB__SQL_SELECT_STREAMS,
     ARB__SQL_SELECT_EVENTS,
-    ARB__SQL_SELECT_OUTCOME,
+    ARB__SQL_SELECT_OUTCOME_BY_ROWID,
+    ARB__SQL_SELECT_OUTCOME_BY_KEY,
+    ARB__SQL_SELECT_OUTCOME_ANYWHERE,
     ARB__SQL_SELECT_CLIENTS,
     ARB__SQL_INSERT_SNAPSHOT,
     ARB__SQL_PRUNE_SNAPSHOTS,
@@ -59,6 +71,8 @@ typedef struct arb__sqlite_checkpointer {
     /* Held by the writer around each write transaction, and by the
      * checkpointer for a catch-up pass (see sqlite_checkpoint.c). */
     pthread_mutex_t writer_mutex;
+    int prompt_frames;               /* WAL growth that asks for a pass at once */
+    int catch_up_frames;             /* WAL length that calls for a catch-up pass */
     bool requested;                  /* a commit asked for a prompt checkpoint */
     bool stopping;                   /* close asked the thread to finish */
     atomic_uint_least64_t commits;   /* commits that appended to the WAL */
@@ -66,6 +80,26 @@ typedef struct arb__sqlite_checkpointer {
     atomic_uint_least64_t passes;    /* checkpoint passes run, for the log at close */
     atomic_uint_least64_t catch_ups; /* catch-up passes run, for the log at close */
 } arb__sqlite_checkpointer;
+
+/* One idempotency key of the tail: an outcome row whose key is not yet in
+ * outcome_keys. */
+typedef struct arb__sqlite_key {
+    int64_t outcome_rowid;
+    uint64_t client_seq;
+    char client_id[ARB_CLIENT_ID_BYTES_MAX + 1];
+} arb__sqlite_key;
+
+/* The key tail (sqlite_keys.c): keys[0..count) in rowid order, a hash index
+ * over them, and when to write them out. Sized at open, never grown. */
+typedef struct arb__sqlite_key_tail {
+    arb__sqlite_key *keys;          /* ARB_STORE_KEY_TAIL_MAX of them */
+    const arb__sqlite_key **sorted; /* scratch of the flush, as many */
+    uint32_t *slots;                /* 2 * ARB_STORE_KEY_TAIL_MAX; 0 empty, else index + 1 */
+    size_t count;
+    int64_t keys_through_rowid; /* every outcome up to this rowid is in outcome_keys */
+    long commits_since_flush;
+    long flush_every_commits; /* a commit this many after the last flush writes the keys */
+} arb__sqlite_key_tail;
 
 typedef struct arb__sqlite_store {
     arb_store base; /* first: the public handle */
@@ -75,6 +109,8 @@ typedef struct arb__sqlite_store {
     char db_path[PATH_MAX]; /* DIR/arbiter.db, for open and for logs */
     sqlite3_stmt *statements[ARB__SQL_COUNT];
     long fail_after; /* commits left before an injected failure; -1 off */
+    int page_size_bytes;
+    arb__sqlite_key_tail tail; /* READ_WRITE only */
     arb__sqlite_checkpointer checkpointer;
 } arb__sqlite_store;
 
@@ -129,6 +165,31 @@ int arb__sqlite_outcome(arb_store *store, const char *client_id, uint64_t client
 int arb__sqlite_clients(arb_store *store, arb_store_client_fn fn, void *user);
 int arb__sqlite_snapshot_get(arb_store *store, const char *stream, uint64_t *seq_out,
                              char **state_out, size_t *state_len_out);
+
+/* The key tail (sqlite_keys.c). init allocates it empty (ARB_ENOMEM);
+ * free is safe on one that init never filled. */
+int arb__key_tail_init(arb__sqlite_key_tail *tail);
+void arb__key_tail_free(arb__sqlite_key_tail *tail);
+/* The tail's key of (client_id, client_seq), or NULL. */
+const arb__sqlite_key *arb__key_tail_find(const arb__sqlite_key_tail *tail, const char *client_id,
+                                          uint64_t client_seq);
+/* Append a key (its rowid above every other); false when the tail already
+ * holds (client_id, client_seq). The caller keeps count below the bound. */
+bool arb__key_tail_add(arb__sqlite_key_tail *tail, const char *client_id, uint64_t client_seq,
+                       int64_t outcome_rowid);
+/* Drop the keys added after the first count, newest first: the tail is then
+ * exactly what it was when it held count keys. */
+void arb__key_tail_truncate(arb__sqlite_key_tail *tail, size_t count);
+/* Whether the commit being written should also write the tail out. */
+bool arb__key_tail_flush_due(const arb__sqlite_key_tail *tail);
+/* The keys sorted by (client_id, client_seq); valid until the next change. */
+const arb__sqlite_key *const *arb__key_tail_sorted(arb__sqlite_key_tail *tail);
+/* After a committed flush: empty, with keys_through_rowid advanced. */
+void arb__key_tail_clear(arb__sqlite_key_tail *tail, int64_t keys_through_rowid);
+/* At open (READ_WRITE, after migration): read keys_through_rowid and load
+ * the keys of the later outcome rows, or write them into outcome_keys in one
+ * transaction first when they are too many for the tail. */
+int arb__key_tail_load(arb__sqlite_store *store);
 
 /* The checkpointer (sqlite_checkpoint.c). start opens its connection, hooks
  * the WAL of store->db and starts the thread; stop joins the thread and

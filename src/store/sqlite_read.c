@@ -8,6 +8,12 @@
  * NULL columns are not NULL. A stored value that fails a check is reported as
  * ARB_ECORRUPT and never handed on, so a damaged log is not served.
  *
+ * An outcome is found by its key: the writer looks in its key tail (the
+ * newest keys, in memory; see sqlite_keys.c) and reads the row by rowid, or
+ * else goes through outcome_keys; a reader, which has no tail, asks one
+ * statement that does both on the database. Either way the row read must
+ * carry the key asked for, or it is reported as ARB_ECORRUPT.
+ *
  * The scans hand borrowed rows to a callback. A callback may call into the
  * store again, even into the same scan (say, events of another stream while
  * listing streams): when the cached statement is in the middle of a scan, the
@@ -293,6 +299,33 @@ static int outcome_row(arb__sqlite_store *store, sqlite3_stmt *statement, arb_st
     return rc;
 }
 
+/* The statement that finds (client_id, client_seq), bound; *in_tail_out
+ * when the key tail named the row. */
+static sqlite3_stmt *outcome_statement(arb__sqlite_store *store, const char *client_id,
+                                       uint64_t client_seq, bool *in_tail_out, int *bind_rc_out)
+{
+    sqlite3_stmt *statement = NULL;
+    arb__sqlite_binder binder = {NULL, SQLITE_OK};
+    const arb__sqlite_key *key = NULL;
+    if (store->mode == ARB_STORE_READ_WRITE)
+        key = arb__key_tail_find(&store->tail, client_id, client_seq);
+    *in_tail_out = key != NULL;
+    if (key != NULL) {
+        statement = store->statements[ARB__SQL_SELECT_OUTCOME_BY_ROWID];
+        binder.statement = statement;
+        arb__bind_int64(&binder, 1, key->outcome_rowid);
+    } else {
+        statement = store->statements[store->mode == ARB_STORE_READ_WRITE
+                                          ? ARB__SQL_SELECT_OUTCOME_BY_KEY
+                                          : ARB__SQL_SELECT_OUTCOME_ANYWHERE];
+        binder.statement = statement;
+        arb__bind_text(&binder, 1, client_id, -1);
+        arb__bind_int64(&binder, 2, (int64_t)client_seq);
+    }
+    *bind_rc_out = binder.rc;
+    return statement;
+}
+
 int arb__sqlite_outcome(arb_store *base, const char *client_id, uint64_t client_seq,
                         arb_store_outcome *row_out, char **payload_out)
 {
@@ -301,20 +334,25 @@ int arb__sqlite_outcome(arb_store *base, const char *client_id, uint64_t client_
     memset(row_out, 0, sizeof *row_out);
     if (payload_out != NULL)
         *payload_out = NULL;
-    if (client_seq > INT64_MAX)
+    if (client_seq > INT64_MAX || strlen(client_id) > ARB_CLIENT_ID_BYTES_MAX)
         return ARB_ENOTFOUND;
-    sqlite3_stmt *statement = store->statements[ARB__SQL_SELECT_OUTCOME];
-    arb__sqlite_binder binder = {statement, SQLITE_OK};
-    arb__bind_text(&binder, 1, client_id, -1);
-    arb__bind_int64(&binder, 2, (int64_t)client_seq);
-    int rc = binder.rc == SQLITE_OK ? sqlite3_step(statement) : binder.rc;
+    int rc = SQLITE_OK;
+    bool in_tail = false;
+    sqlite3_stmt *statement = outcome_statement(store, client_id, client_seq, &in_tail, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(statement);
     int result = ARB_ENOTFOUND;
     if (rc == SQLITE_ROW)
         result = outcome_row(store, statement, row_out, payload_out);
+    else if (rc == SQLITE_DONE && in_tail)
+        result = corrupt(store, "outcome row of a key in the tail", 0);
     else if (rc != SQLITE_DONE)
         result = arb__sqlite_fail(store->db, rc, "select outcome", store->db_path);
     sqlite3_reset(statement);
     sqlite3_clear_bindings(statement);
+    if (result == 0 &&
+        (row_out->client_seq != client_seq || strcmp(row_out->client_id, client_id) != 0))
+        result = corrupt(store, "outcome key", 0);
     if (result != 0 && payload_out != NULL) {
         free(*payload_out);
         *payload_out = NULL;

@@ -14,11 +14,29 @@
  * the file damaged) and must stop. A duplicate key is such a failure: the
  * INSERTs have no OR clause, so nothing is ever overwritten.
  *
+ * Outcome keys: each outcome row's key goes into the key tail in memory
+ * (sqlite_keys.c), and every flush_every_commits commits, or when the tail
+ * is half full, the same transaction writes the whole tail into
+ * outcome_keys, sorted. When a commit fails, the keys it added leave the
+ * tail again.
+ *
+ * Duplicate keys: a key already in the tail fails the commit that brings
+ * it, before its row is written (a search in memory). A key already in
+ * outcome_keys is not looked up on this path: the engine never proposes one
+ * (it looks every replayed client_seq up first), and an index lookup per
+ * outcome would cost about 0.7 us, some 8 % of a transfer. Should one come
+ * anyway, the INSERT into outcome_keys fails on the primary key when the
+ * tail is next written out, and so does that commit and every later one
+ * that writes the tail; a reopen then refuses the log (sqlite_keys.c checks
+ * the tail it loads against outcome_keys). Either way the first outcome of
+ * a key stays the one that lookups find: never an overwrite.
+ *
  * Each write transaction holds the checkpointer's writer_mutex (uncontended
  * but for a catch-up checkpoint about once a second at full load; see
  * sqlite_checkpoint.c).
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "arbiter/error.h"
 #include "core/assert.h"
@@ -83,6 +101,7 @@ static void clear_bindings(arb__sqlite_store *store)
     sqlite3_clear_bindings(store->statements[ARB__SQL_INSERT_STREAM]);
     sqlite3_clear_bindings(store->statements[ARB__SQL_INSERT_EVENT]);
     sqlite3_clear_bindings(store->statements[ARB__SQL_INSERT_OUTCOME]);
+    sqlite3_clear_bindings(store->statements[ARB__SQL_INSERT_KEY]);
 }
 
 static int read_only_refusal(const arb__sqlite_store *store, const char *what)
@@ -186,20 +205,102 @@ static int bind_outcome(sqlite3_stmt *statement, const arb_store_outcome *row)
     return binder.rc;
 }
 
+/* ARB_EIO when the key tail already holds (client_id, client_seq). */
+static int check_new_key(const arb__sqlite_store *store, const arb_store_outcome *row)
+{
+    if (arb__key_tail_find(&store->tail, row->client_id, row->client_seq) == NULL)
+        return 0;
+    arb_log(ARB_LOG_ERROR, "duplicate outcome key", "client_id=\"%s\" client_seq=%llu",
+            row->client_id, (unsigned long long)row->client_seq);
+    return ARB_EIO;
+}
+
+/* Insert the outcome rows and add their keys to the tail (the caller drops
+ * them again when the commit fails). */
 static int insert_outcomes(arb__sqlite_store *store, const arb_store_batch *batch)
 {
     sqlite3_stmt *statement = store->statements[ARB__SQL_INSERT_OUTCOME];
     for (size_t i = 0; i < batch->outcome_count; i++) {
         const arb_store_outcome *row = &batch->outcomes[i];
-        int rc =
-            execute(store, ARB__SQL_INSERT_OUTCOME, bind_outcome(statement, row), "insert outcome");
+        ARB_ASSERT(memchr(row->client_id, '\0', sizeof row->client_id) != NULL);
+        int rc = check_new_key(store, row);
+        if (rc == 0)
+            rc = execute(store, ARB__SQL_INSERT_OUTCOME, bind_outcome(statement, row),
+                         "insert outcome");
         if (rc != 0) {
             arb_log(ARB_LOG_ERROR, "outcome not stored", "client_id=\"%s\" client_seq=%llu",
                     row->client_id, (unsigned long long)row->client_seq);
             return rc;
         }
+        bool added = arb__key_tail_add(&store->tail, row->client_id, row->client_seq,
+                                       sqlite3_last_insert_rowid(store->db));
+        ARB_ASSERT(added); /* check_new_key found no such key */
     }
     return 0;
+}
+
+/* Write every key of the tail into outcome_keys, sorted by (client_id,
+ * client_seq) so that each client's keys share pages, and advance
+ * keys_through_rowid to the newest outcome. */
+static int flush_keys(arb__sqlite_store *store)
+{
+    arb__sqlite_key_tail *tail = &store->tail;
+    ARB_ASSERT(tail->count > 0);
+    const arb__sqlite_key *const *sorted = arb__key_tail_sorted(tail);
+    sqlite3_stmt *statement = store->statements[ARB__SQL_INSERT_KEY];
+    for (size_t i = 0; i < tail->count; i++) {
+        const arb__sqlite_key *key = sorted[i];
+        ARB_ASSERT(i == 0 || strcmp(sorted[i - 1]->client_id, key->client_id) <= 0);
+        arb__sqlite_binder binder = {statement, SQLITE_OK};
+        arb__bind_text(&binder, 1, key->client_id, -1);
+        arb__bind_int64(&binder, 2, (int64_t)key->client_seq);
+        arb__bind_int64(&binder, 3, key->outcome_rowid);
+        int rc = execute(store, ARB__SQL_INSERT_KEY, binder.rc, "insert outcome key");
+        if (rc != 0)
+            return rc;
+    }
+    arb__sqlite_binder binder = {store->statements[ARB__SQL_UPDATE_KEYS_THROUGH], SQLITE_OK};
+    arb__bind_int64(&binder, 1, tail->keys[tail->count - 1].outcome_rowid);
+    int rc = execute(store, ARB__SQL_UPDATE_KEYS_THROUGH, binder.rc, "update keys_through_rowid");
+    if (rc == 0 && sqlite3_changes(store->db) != 1) {
+        arb_log(ARB_LOG_ERROR, "keys_through_rowid row missing", "path=\"%s\"", store->db_path);
+        rc = ARB_ECORRUPT;
+    }
+    return rc;
+}
+
+/* The writes of one batch, inside the transaction; *flushed_out when the
+ * key tail was written out too. */
+static int write_batch(arb__sqlite_store *store, const arb_store_batch *batch, bool *flushed_out)
+{
+    *flushed_out = false;
+    int rc = insert_streams(store, batch);
+    if (rc == 0)
+        rc = insert_events(store, batch);
+    if (rc == 0)
+        rc = insert_outcomes(store, batch);
+    if (rc == 0 && arb__key_tail_flush_due(&store->tail)) {
+        rc = flush_keys(store);
+        *flushed_out = rc == 0;
+    }
+    return rc;
+}
+
+/* After the transaction: a failed commit drops the keys it added, so the
+ * tail is as before; a committed flush empties the tail. */
+static void settle_tail(arb__sqlite_store *store, int rc, size_t count_before, bool flushed)
+{
+    arb__sqlite_key_tail *tail = &store->tail;
+    if (rc != 0) {
+        arb__key_tail_truncate(tail, count_before);
+        return;
+    }
+    if (flushed) {
+        arb__key_tail_clear(tail, tail->keys[tail->count - 1].outcome_rowid);
+        return;
+    }
+    tail->commits_since_flush++;
+    ARB_ASSERT(tail->count < ARB_STORE_KEY_TAIL_MAX / 2);
 }
 
 /* The fault hook: true when this commit is the one to fail. */
@@ -223,19 +324,23 @@ int arb__sqlite_commit(arb_store *base, const arb_store_batch *batch)
         return read_only_refusal(store, "commit");
     if (batch->new_stream_count == 0 && batch->event_count == 0 && batch->outcome_count == 0)
         return 0;
+    if (batch->outcome_count > ARB_BATCH_PROPOSALS_MAX) {
+        arb_log(ARB_LOG_ERROR, "batch has too many outcomes", "outcomes=%zu max=%d",
+                batch->outcome_count, ARB_BATCH_PROPOSALS_MAX);
+        return ARB_ELIMIT;
+    }
+    size_t tail_count_before = store->tail.count;
+    bool flushed = false;
     int rc = begin(store);
     if (rc != 0)
         return rc;
-    rc = insert_streams(store, batch);
-    if (rc == 0)
-        rc = insert_events(store, batch);
-    if (rc == 0)
-        rc = insert_outcomes(store, batch);
-    /* Injected after the rows are written, so that the rollback path is the
-     * one exercised: nothing of the batch may reach the disk. */
+    rc = write_batch(store, batch, &flushed);
+    /* Injected after the rows (and keys) are written, so that the rollback
+     * path is the one exercised: nothing of the batch may reach the disk. */
     if (rc == 0 && fault_due(store))
         rc = ARB_EIO;
     rc = finish(store, rc, "commit");
+    settle_tail(store, rc, tail_count_before, flushed);
     if (rc == 0 && store->fail_after > 0)
         store->fail_after--;
     clear_bindings(store);
@@ -247,6 +352,14 @@ void arb_store_sqlite_fail_after(arb_store *base, long commits_ok)
     arb__sqlite_store *store = arb__sqlite_from(base);
     ARB_ASSERT(commits_ok >= -1);
     store->fail_after = commits_ok;
+}
+
+void arb_store_sqlite_set_key_flush(arb_store *base, long commits)
+{
+    arb__sqlite_store *store = arb__sqlite_from(base);
+    ARB_ASSERT(commits >= 1);
+    ARB_ASSERT(store->mode == ARB_STORE_READ_WRITE);
+    store->tail.flush_every_commits = commits;
 }
 
 static int write_snapshot(arb__sqlite_store *store, const char *stream, uint64_t seq,

@@ -85,6 +85,7 @@ typedef struct arb_store arb_store;
 
 typedef struct arb_store_ops {
     void (*close)(arb_store *store);
+    /* At most ARB_BATCH_PROPOSALS_MAX outcomes a batch (ARB_ELIMIT). */
     int (*commit)(arb_store *store, const arb_store_batch *batch);
     /* Every stream with its highest seq (0 if it has no events), by name. */
     int (*streams)(arb_store *store, arb_store_stream_fn fn, void *user);
@@ -130,5 +131,10 @@ int arb_store_sqlite_open(const char *dir, arb_store_mode mode, arb_store **stor
  * and nothing of its batch reaches the disk (it is rolled back); then the
  * hook disarms itself. -1 disarms it at once. */
 void arb_store_sqlite_fail_after(arb_store *store, long commits_ok);
+
+/* For tests of the key tail (sqlite_keys.c): write the outcome keys kept in
+ * memory into the outcome_keys index at every commits-th commit (>= 1; the
+ * default is 64) of this READ_WRITE store. */
+void arb_store_sqlite_set_key_flush(arb_store *store, long commits);
 
 #endif

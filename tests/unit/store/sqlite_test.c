@@ -125,6 +125,7 @@ static arb_store_outcome *batch_add_outcome(test_batch *batch, const char *clien
     size_t i = batch->batch.outcome_count++;
     assert_true(i < BATCH_ROWS_MAX);
     arb_store_outcome *row = &batch->outcomes[i];
+    memset(row, 0, sizeof *row); /* a reset batch reuses rows */
     snprintf(row->client_id, sizeof row->client_id, "%s", client_id);
     row->client_seq = client_seq;
     for (int j = 0; j < ARB_HASH_BYTES; j++)
@@ -795,8 +796,9 @@ static void *load_reader_main(void *user)
 }
 
 /* Enough WAL traffic, from 1000 clients over 8 streams, for the prompt and
- * the catch-up checkpoints to run (about 30,000 frames), with a reader
- * beside: for the sanitizers as much as for the result. */
+ * the catch-up checkpoints to run (about 130 MB: each outcome carries a
+ * 4 KiB payload), with a reader beside: for the sanitizers as much as for
+ * the result. */
 static void test_checkpointer_under_load(void **state)
 {
     enum { commits = 120, streams = 8, clients = 1000 };
@@ -815,6 +817,10 @@ static void test_checkpointer_under_load(void **state)
                                   "load:4", "load:5", "load:6", "load:7"};
     for (int c = 0; c < clients; c++)
         snprintf(client_ids[c], sizeof client_ids[c], "%064x", c * 7919);
+    static char payload[4096];
+    memset(payload, 'x', sizeof payload);
+    memcpy(payload, "{\"pad\":\"", 8);
+    memcpy(payload + sizeof payload - 3, "\"}", 3);
     uint64_t random_state = 42;
     for (int commit = 0; commit < commits; commit++) {
         batch_reset(batch);
@@ -822,8 +828,10 @@ static void test_checkpointer_under_load(void **state)
             size_t client = test_random_below(&random_state, clients);
             int stream = i % streams;
             batch_add_event(batch, names[stream], ++stream_seqs[stream]);
-            batch_add_outcome(batch, client_ids[client], ++client_seqs[client], names[stream],
-                              "{\"ok\":true}");
+            arb_store_outcome *row = batch_add_outcome(batch, client_ids[client],
+                                                       ++client_seqs[client], names[stream], NULL);
+            row->payload_json = payload;
+            row->payload_json_len = sizeof payload - 1;
         }
         assert_int_equal(store->ops->commit(store, &batch->batch), 0);
     }
@@ -842,6 +850,362 @@ static void test_checkpointer_under_load(void **state)
         assert_int_equal(seen.count, stream_seqs[stream]);
     }
     assert_true(has_outcome(store, client_ids[0], client_seqs[0]) || client_seqs[0] == 0);
+    store->ops->close(store);
+    free(batch);
+}
+
+/* ---- the key tail: outcome keys in memory, then in outcome_keys ---- */
+
+static const char *const tail_clients[] = {"bob", "alice", "carol"};
+#define TAIL_CLIENTS (sizeof tail_clients / sizeof tail_clients[0])
+
+static const char *tail_payload(uint64_t client_seq)
+{
+    return client_seq % 2 ? "{\"odd\":true}" : NULL;
+}
+
+/* One commit: an outcome of every tail client for each client_seq of
+ * first..last (ids out of order, so that writing the keys sorts them). */
+static int commit_keys(arb_store *store, uint64_t first, uint64_t last)
+{
+    test_batch *batch = batch_new();
+    for (uint64_t seq = first; seq <= last; seq++)
+        for (size_t c = 0; c < TAIL_CLIENTS; c++)
+            batch_add_outcome(batch, tail_clients[c], seq, "ledger:main", tail_payload(seq));
+    int rc = store->ops->commit(store, &batch->batch);
+    free(batch);
+    return rc;
+}
+
+/* Every tail client's outcomes first..last are stored, field by field. */
+static void assert_keys_stored(arb_store *store, uint64_t first, uint64_t last)
+{
+    test_batch *batch = batch_new();
+    for (uint64_t seq = first; seq <= last; seq++) {
+        for (size_t c = 0; c < TAIL_CLIENTS; c++) {
+            batch_reset(batch);
+            assert_outcome_stored(store, batch_add_outcome(batch, tail_clients[c], seq,
+                                                           "ledger:main", tail_payload(seq)));
+        }
+    }
+    free(batch);
+}
+
+static long keys_written(const char *dir)
+{
+    return raw_count(dir, "SELECT COUNT(*) FROM outcome_keys");
+}
+
+static long keys_through(const char *dir)
+{
+    return raw_count(dir, "SELECT value FROM meta WHERE key = 'keys_through_rowid'");
+}
+
+static void test_outcomes_in_tail_and_after_flush(void **state)
+{
+    const char *dir = data_dir(state);
+    arb_store *store = open_store(dir, ARB_STORE_READ_WRITE);
+    arb_store_sqlite_set_key_flush(store, 3);
+    for (uint64_t commit = 1; commit <= 7; commit++) {
+        assert_int_equal(commit_keys(store, commit * 10 - 9, commit * 10), 0);
+        /* The 3rd and 6th commits wrote the tail out, 10 keys a client each. */
+        long written = (long)(commit / 3 * 3 * 10 * TAIL_CLIENTS);
+        assert_int_equal(keys_written(dir), written);
+        assert_int_equal(keys_through(dir), written); /* rowids count from 1 */
+        assert_keys_stored(store, 1, commit * 10);
+        assert_false(has_outcome(store, "alice", commit * 10 + 1));
+    }
+    assert_false(has_outcome(store, "dave", 1));
+    /* Each key names the row it came from. */
+    assert_int_equal(raw_count(dir, "SELECT COUNT(*) FROM outcome_keys AS k JOIN outcomes AS o"
+                                    " ON o.rowid = k.outcome_rowid AND o.client_id = k.client_id"
+                                    " AND o.client_seq = k.client_seq"),
+                     60 * (long)TAIL_CLIENTS);
+    store->ops->close(store);
+}
+
+static void test_reopen_with_keys_in_tail(void **state)
+{
+    const char *dir = data_dir(state);
+    arb_store *store = open_store(dir, ARB_STORE_READ_WRITE);
+    arb_store_sqlite_set_key_flush(store, 4);
+    for (uint64_t commit = 1; commit <= 6; commit++)
+        assert_int_equal(commit_keys(store, commit * 10 - 9, commit * 10), 0);
+    assert_int_equal(keys_written(dir), 40 * (long)TAIL_CLIENTS);
+    store->ops->close(store);
+
+    /* Seqs 41..60 are in no index: the reopened writer loads them into its
+     * tail, a reader finds them in the table. */
+    store = open_store(dir, ARB_STORE_READ_WRITE);
+    assert_keys_stored(store, 1, 60);
+    assert_false(has_outcome(store, "bob", 61));
+    arb_store *reader = open_store(dir, ARB_STORE_READ_ONLY);
+    assert_keys_stored(reader, 1, 60);
+    assert_false(has_outcome(reader, "bob", 61));
+    /* Loaded keys are keys like any other: a duplicate is refused... */
+    assert_int_not_equal(commit_keys(store, 45, 45), 0);
+    /* ...and they are written out with the next flush. */
+    arb_store_sqlite_set_key_flush(store, 1);
+    assert_int_equal(commit_keys(store, 61, 70), 0);
+    assert_int_equal(keys_written(dir), 70 * (long)TAIL_CLIENTS);
+    assert_keys_stored(store, 1, 70);
+    assert_keys_stored(reader, 61, 70);
+    reader->ops->close(reader);
+    store->ops->close(store);
+}
+
+static void assert_clients_merged(arb_store *store)
+{
+    seen_clients seen = {0};
+    assert_int_equal(store->ops->clients(store, collect_client, &seen), 0);
+    const char *ids[] = {"alice", "bob", "carol", "dave"};
+    const uint64_t maxima[] = {6, 1, 2, 10};
+    assert_int_equal(seen.count, 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(seen.ids[i], ids[i]);
+        assert_int_equal(seen.maxima[i], maxima[i]);
+    }
+}
+
+static void test_clients_merges_tail_and_keys(void **state)
+{
+    const char *dir = data_dir(state);
+    arb_store *store = open_store(dir, ARB_STORE_READ_WRITE);
+    arb_store_sqlite_set_key_flush(store, 2);
+    test_batch *batch = batch_new();
+    for (uint64_t seq = 1; seq <= 5; seq++)
+        batch_add_outcome(batch, "alice", seq, "ledger:main", NULL);
+    batch_add_outcome(batch, "dave", 10, "ledger:main", NULL);
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+    batch_reset(batch);
+    batch_add_outcome(batch, "bob", 1, "ledger:main", NULL);
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+    assert_int_equal(keys_written(dir), 7);
+    /* In the tail only: alice's newest, carol, and dave below his maximum. */
+    batch_reset(batch);
+    batch_add_outcome(batch, "alice", 6, "ledger:main", NULL);
+    batch_add_outcome(batch, "carol", 2, "ledger:main", NULL);
+    batch_add_outcome(batch, "dave", 3, "ledger:main", NULL);
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+    assert_int_equal(keys_written(dir), 7);
+    assert_clients_merged(store);
+    arb_store *reader = open_store(dir, ARB_STORE_READ_ONLY);
+    assert_clients_merged(reader);
+    reader->ops->close(reader);
+    store->ops->close(store);
+    free(batch);
+}
+
+static void test_failed_commit_leaves_tail(void **state)
+{
+    const char *dir = data_dir(state);
+    arb_store *store = open_store(dir, ARB_STORE_READ_WRITE);
+    arb_store_sqlite_set_key_flush(store, 2);
+    assert_int_equal(commit_keys(store, 1, 2), 0);
+    /* The failing commit is one that writes the tail out. */
+    arb_store_sqlite_fail_after(store, 0);
+    assert_int_equal(commit_keys(store, 3, 4), ARB_EIO);
+    assert_false(has_outcome(store, "alice", 3));
+    assert_false(has_outcome(store, "carol", 4));
+    assert_keys_stored(store, 1, 2);
+    assert_int_equal(keys_written(dir), 0);
+    /* Its keys left the tail: the same batch is not a duplicate now. */
+    assert_int_equal(commit_keys(store, 3, 4), 0);
+    assert_int_equal(keys_written(dir), 4 * (long)TAIL_CLIENTS);
+    /* And one that only adds to the tail. */
+    assert_int_equal(commit_keys(store, 5, 5), 0);
+    arb_store_sqlite_fail_after(store, 0);
+    arb_store_sqlite_set_key_flush(store, 3);
+    assert_int_equal(commit_keys(store, 6, 6), ARB_EIO);
+    assert_false(has_outcome(store, "bob", 6));
+    assert_keys_stored(store, 1, 5);
+    store->ops->close(store);
+
+    store = open_store(dir, ARB_STORE_READ_WRITE);
+    assert_keys_stored(store, 1, 5);
+    assert_false(has_outcome(store, "bob", 6));
+    assert_int_equal(commit_keys(store, 6, 6), 0);
+    assert_keys_stored(store, 1, 6);
+    store->ops->close(store);
+}
+
+/* The version-1 schema (migrate_0_to_1 of sqlite.c), as an older arbiter
+ * left it. */
+static const char schema_v1[] =
+    "CREATE TABLE streams(name TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE events(stream TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
+    " data TEXT NOT NULL, client_id TEXT NOT NULL, client_seq INTEGER NOT NULL,"
+    " applied_at INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(stream, seq));"
+    "CREATE TABLE outcomes(client_id TEXT NOT NULL, client_seq INTEGER NOT NULL,"
+    " fingerprint BLOB NOT NULL, stream TEXT NOT NULL, status INTEGER NOT NULL,"
+    " seq_first INTEGER, seq_last INTEGER, code INTEGER, code_name TEXT, message TEXT,"
+    " payload TEXT, version INTEGER NOT NULL, decided_at INTEGER NOT NULL,"
+    " PRIMARY KEY(client_id, client_seq));"
+    "CREATE TABLE snapshots(stream TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " state TEXT NOT NULL, PRIMARY KEY(stream, seq)) WITHOUT ROWID;"
+    "PRAGMA user_version = 1;";
+
+static void raw_insert_outcome(sqlite3 *db, const arb_store_outcome *row)
+{
+    static const char sql[] =
+        "INSERT INTO outcomes(client_id, client_seq, fingerprint, stream, status, seq_first,"
+        " seq_last, code, code_name, message, payload, version, decided_at)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+    sqlite3_stmt *statement = NULL;
+    bool committed = row->kind == ARB_OUTCOME_COMMITTED;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &statement, NULL), SQLITE_OK);
+    sqlite3_bind_text(statement, 1, row->client_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(statement, 2, (sqlite3_int64)row->client_seq);
+    sqlite3_bind_blob(statement, 3, row->fingerprint, ARB_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 4, row->stream, -1, SQLITE_STATIC);
+    sqlite3_bind_int(statement, 5, row->kind);
+    if (committed) {
+        sqlite3_bind_int64(statement, 6, (sqlite3_int64)row->seq_first);
+        sqlite3_bind_int64(statement, 7, (sqlite3_int64)row->seq_last);
+    } else {
+        sqlite3_bind_int(statement, 8, row->code);
+        sqlite3_bind_text(statement, 9, arb_err_name(row->code), -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 10, row->message, -1, SQLITE_STATIC);
+    }
+    if (row->payload_json != NULL)
+        sqlite3_bind_text(statement, 11, row->payload_json, (int)row->payload_json_len,
+                          SQLITE_STATIC);
+    sqlite3_bind_int64(statement, 12, (sqlite3_int64)row->version);
+    sqlite3_bind_int64(statement, 13, row->decided_at_ms);
+    assert_int_equal(sqlite3_step(statement), SQLITE_DONE);
+    sqlite3_finalize(statement);
+}
+
+/* A version-1 database: the tail clients' outcomes 1..300 (and bob's 301,
+ * rejected), written with raw SQL. */
+static void create_version_1(const char *dir, arb_store_outcome *rejected)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/arbiter.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, schema_v1, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    test_batch *batch = batch_new();
+    for (uint64_t seq = 1; seq <= 300; seq++) {
+        for (size_t c = 0; c < TAIL_CLIENTS; c++) {
+            batch_reset(batch);
+            raw_insert_outcome(db, batch_add_outcome(batch, tail_clients[c], seq, "ledger:main",
+                                                     tail_payload(seq)));
+        }
+    }
+    raw_insert_outcome(db, rejected);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    free(batch);
+}
+
+static void test_migration_from_version_1(void **state)
+{
+    const char *dir = data_dir(state);
+    test_batch *batch = batch_new();
+    arb_store_outcome *rejected = batch_add_outcome(batch, "bob", 301, "ledger:main", "{\"n\":1}");
+    rejected->kind = ARB_OUTCOME_REJECTED;
+    rejected->code = ARB_EINSUFFICIENT_FUNDS;
+    snprintf(rejected->message, sizeof rejected->message, "balance 1 < 2");
+    create_version_1(dir, rejected);
+    arb_store *store = NULL;
+    assert_int_equal(arb_store_sqlite_open(dir, ARB_STORE_READ_ONLY, &store), ARB_ESCHEMA);
+
+    store = open_store(dir, ARB_STORE_READ_WRITE);
+    const long rows = 300 * (long)TAIL_CLIENTS + 1;
+    assert_int_equal(raw_count(dir, "PRAGMA user_version"), 2);
+    assert_int_equal(keys_written(dir), rows);
+    assert_int_equal(keys_through(dir), rows);
+    assert_int_equal(raw_count(dir, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
+                                    " AND tbl_name = 'outcomes'"),
+                     0);
+    assert_keys_stored(store, 1, 300);
+    assert_outcome_stored(store, rejected);
+    seen_clients seen = {0};
+    assert_int_equal(store->ops->clients(store, collect_client, &seen), 0);
+    assert_int_equal(seen.count, 3);
+    assert_int_equal(seen.maxima[1], 301); /* alice, bob, carol */
+    /* The migrated store goes on: new rows after the old ones. */
+    assert_int_equal(commit_keys(store, 302, 302), 0);
+    store->ops->close(store);
+    assert_int_equal(raw_count(dir, "SELECT MIN(rowid) FROM outcomes WHERE client_seq = 302"),
+                     rows + 1);
+    store = open_store(dir, ARB_STORE_READ_ONLY);
+    assert_keys_stored(store, 1, 300);
+    assert_keys_stored(store, 302, 302);
+    assert_outcome_stored(store, rejected);
+    store->ops->close(store);
+    free(batch);
+}
+
+static void test_duplicate_keys_are_refused(void **state)
+{
+    const char *dir = data_dir(state);
+    arb_store *store = open_store(dir, ARB_STORE_READ_WRITE);
+    /* Twice in one batch: the second is found in the tail. */
+    test_batch *batch = batch_new();
+    batch_add_outcome(batch, "alice", 1, "ledger:main", NULL);
+    batch_add_outcome(batch, "alice", 1, "ledger:main", NULL);
+    assert_int_equal(store->ops->commit(store, &batch->batch), ARB_EIO);
+    assert_false(has_outcome(store, "alice", 1));
+    batch_reset(batch);
+    batch_add_outcome(batch, "alice", 1, "ledger:main", NULL);
+    assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+    /* Against outcome_keys: refused when the tail is written out (here at
+     * once), and the first outcome stays. */
+    arb_store_sqlite_set_key_flush(store, 1);
+    assert_int_equal(commit_keys(store, 2, 2), 0);
+    assert_int_equal(keys_written(dir), 1 + (long)TAIL_CLIENTS);
+    batch_reset(batch);
+    batch_add_outcome(batch, "bob", 2, "ledger:main", "{\"second\":true}");
+    assert_int_equal(store->ops->commit(store, &batch->batch), ARB_EIO);
+    assert_keys_stored(store, 2, 2);
+    store->ops->close(store);
+    /* A log that holds a key twice (outcome_keys and the rows after it) is
+     * refused at open. */
+    raw_exec(dir, "INSERT INTO outcomes(client_id, client_seq, fingerprint, stream, status,"
+                  " version, decided_at) SELECT client_id, client_seq, fingerprint, stream,"
+                  " status, version, decided_at FROM outcomes WHERE client_id = 'bob'");
+    store = (arb_store *)1;
+    assert_int_equal(arb_store_sqlite_open(dir, ARB_STORE_READ_WRITE, &store), ARB_ECORRUPT);
+    assert_null(store);
+    free(batch);
+}
+
+/* The tail is written out when it is half full, whatever the interval; and
+ * a log with more unwritten keys than that has them written at open. */
+static void test_tail_bounded(void **state)
+{
+    enum { half = ARB_STORE_KEY_TAIL_MAX / 2, commits = half / BATCH_ROWS_MAX };
+    _Static_assert(half % BATCH_ROWS_MAX == 0, "whole batches fill half the tail");
+    const char *dir = data_dir(state);
+    arb_store *store = open_store(dir, ARB_STORE_READ_WRITE);
+    arb_store_sqlite_set_key_flush(store, 1000000);
+    test_batch *batch = batch_new();
+    for (uint64_t commit = 0; commit < commits; commit++) {
+        batch_reset(batch);
+        for (uint64_t i = 1; i <= BATCH_ROWS_MAX; i++)
+            batch_add_outcome(batch, tail_clients[i % TAIL_CLIENTS], commit * BATCH_ROWS_MAX + i,
+                              "ledger:main", NULL);
+        assert_int_equal(store->ops->commit(store, &batch->batch), 0);
+        if (commit == commits - 2)
+            assert_int_equal(keys_written(dir), 0);
+    }
+    assert_int_equal(keys_written(dir), half);
+    assert_true(has_outcome(store, "alice", 1));
+    store->ops->close(store);
+    raw_exec(dir, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40000)"
+                  " INSERT INTO outcomes(client_id, client_seq, fingerprint, stream, status,"
+                  " version, decided_at) SELECT 'bulk', i, zeroblob(32), 'ledger:main', 1, i, 0"
+                  " FROM n");
+    store = open_store(dir, ARB_STORE_READ_WRITE);
+    assert_int_equal(keys_written(dir), half + 40000);
+    assert_int_equal(keys_through(dir), half + 40000);
+    assert_true(has_outcome(store, "bulk", 1));
+    assert_true(has_outcome(store, "bulk", 40000));
+    assert_true(has_outcome(store, "alice", half)); /* the last batch's last row */
     store->ops->close(store);
     free(batch);
 }
@@ -869,6 +1233,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fail_hook, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_many_rows_are_checkpointed, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_checkpointer_under_load, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_outcomes_in_tail_and_after_flush, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_reopen_with_keys_in_tail, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_clients_merges_tail_and_keys, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_failed_commit_leaves_tail, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_migration_from_version_1, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_duplicate_keys_are_refused, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_tail_bounded, setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests_name("store/sqlite", tests, NULL, NULL);
 }
