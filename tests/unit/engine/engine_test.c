@@ -431,17 +431,22 @@ static void on_commit(void *user, const arb_event *events, size_t count)
     }
 }
 
-static void test_on_commit_sees_events_in_order(void **state)
+static void reopen_with_on_commit(fixture *f, seen *s)
 {
-    fixture *f = *state;
     arb_engine_close(f->engine);
-    seen s = {.next_seq = 1};
     arb_engine_config config = {.data_dir = f->dir,
                                 .clock_ms = test_clock_ms,
                                 .clock_user = &f->clock,
                                 .on_commit = on_commit,
-                                .on_commit_user = &s};
+                                .on_commit_user = s};
     assert_int_equal(arb_engine_open(&config, &f->engine), 0);
+}
+
+static void test_on_commit_sees_events_in_order(void **state)
+{
+    fixture *f = *state;
+    seen s = {.next_seq = 1};
+    reopen_with_on_commit(f, &s);
     admin_seq = 0;
     open_funded(f, "a", "alice", 1000);
     open_funded(f, "b", "bob", 0);
@@ -455,14 +460,8 @@ static void test_on_commit_sees_events_in_order(void **state)
 static void test_pipelined_submit(void **state)
 {
     fixture *f = *state;
-    arb_engine_close(f->engine);
     seen s = {.next_seq = 1};
-    arb_engine_config config = {.data_dir = f->dir,
-                                .clock_ms = test_clock_ms,
-                                .clock_user = &f->clock,
-                                .on_commit = on_commit,
-                                .on_commit_user = &s};
-    assert_int_equal(arb_engine_open(&config, &f->engine), 0);
+    reopen_with_on_commit(f, &s);
     admin_seq = 0;
     open_funded(f, "a", "alice", 1000);
     open_funded(f, "b", "bob", 0);
