@@ -95,8 +95,7 @@ static void test_integer_digits(void **state)
     arb_buf buf;
     arb_buf_init(&buf, 64);
     const long long values[] = {0, 7, -7, 10, -10, 9007199254740991LL, -9223372036854775807LL - 1};
-    const char *texts[] = {"0", "7", "-7", "10", "-10", "9007199254740991",
-                           "-9223372036854775808"};
+    const char *texts[] = {"0", "7", "-7", "10", "-10", "9007199254740991", "-9223372036854775808"};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         arb_buf_reset(&buf);
         assert_int_equal(arb_buf_append_i64(&buf, values[i]), 0);
