@@ -57,7 +57,12 @@
     X(ARB_EPENDING_EXPIRED, -69, "PENDING_EXPIRED", "the hold expired and was voided")             \
     X(ARB_EPENDING_CLOSED, -70, "PENDING_CLOSED", "the hold was already captured or voided")       \
     X(ARB_ETOO_MANY_PENDING, -71, "TOO_MANY_PENDING", "the ledger holds too many pending holds")   \
-    X(ARB_ETOO_MANY_ACCOUNTS, -72, "TOO_MANY_ACCOUNTS", "the ledger holds too many accounts")
+    X(ARB_ETOO_MANY_ACCOUNTS, -72, "TOO_MANY_ACCOUNTS", "the ledger holds too many accounts")      \
+    /* The wire (docs/protocol.md, "WebSocket messages"). */                                       \
+    X(ARB_EUNSUPPORTED_VERSION, -27, "UNSUPPORTED_VERSION",                                        \
+      "the server does not speak this protocol version")                                           \
+    X(ARB_EUNKNOWN_MESSAGE, -28, "UNKNOWN_MESSAGE", "no such message type")                        \
+    X(ARB_ENOT_AUTHENTICATED, -29, "NOT_AUTHENTICATED", "send hello before any other message")
 
 enum arb_error {
     ARB_OK = 0,

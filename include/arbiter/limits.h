@@ -66,12 +66,40 @@
 
 /* Store. */
 
-/* Idempotency keys the SQLite store keeps in memory only (its key tail):
- * outcomes committed since their keys were last written, sorted, into the
- * outcome_keys index. The tail is written out when it reaches half of this,
- * so that the next batch always fits; a power of two (it sizes a hash table
- * of twice as many slots). About 90 bytes a key. */
+/* Idempotency keys the SQLite store keeps in memory (its key tail), in two
+ * generations of half this each: the filling one (outcomes committed since
+ * the last seal) and the sealed one (sorted, being written into the
+ * outcome_keys index a slice per commit). A generation is sealed at the
+ * latest when one more batch would not fit in it; a power of two (each
+ * generation has a hash table of as many slots). About 110 bytes a key. */
 #define ARB_STORE_KEY_TAIL_MAX 65536
+/* Keys of the sealed generation one commit writes into outcome_keys: at
+ * about 1 us a key, some 2 ms added to a commit. More than a batch brings,
+ * so the sealed generation is written out before the filling one is due;
+ * should it not be (a short flush interval), the commit that seals the
+ * next generation writes the whole rest first (at most half the tail). */
+#define ARB_STORE_KEY_SLICE_MAX (2 * ARB_BATCH_PROPOSALS_MAX)
+
+/* Wire (WebSocket messages, docs/protocol.md). */
+
+/* One WebSocket frame, i.e. one message. A propose with the largest args
+ * fits with room for whitespace and escapes; a sync batch of big proposals
+ * does not, and the client splits it. Bounds the memory of one parse. */
+#define ARB_WIRE_FRAME_BYTES_MAX (1024 * 1024)
+/* Proposals in one sync message. One sync is decided as one engine batch
+ * (so that atomic: true can be all-or-nothing). */
+#define ARB_WIRE_SYNC_PROPOSALS_MAX 256
+/* Streams one connection may subscribe to at once; each costs a fan-out
+ * entry per commit on that stream. */
+#define ARB_WIRE_SUBSCRIPTIONS_MAX 64
+/* Proposals a connection may have sent and not yet had answered (pipelining
+ * depth); past it the server stops reading that connection. */
+#define ARB_WIRE_PENDING_PROPOSALS_MAX 1024
+/* A ping's nonce, echoed in the pong: room for a UUID or a timestamp. */
+#define ARB_WIRE_NONCE_BYTES_MAX 64
+/* The field path named by an error reply ("proposals[255].client_seq"); a
+ * longer unknown key is cut to this many bytes. */
+#define ARB_WIRE_FIELD_BYTES_MAX 64
 
 /* Ledger domain. */
 
@@ -105,8 +133,17 @@ _Static_assert(ARB_BATCH_EVENTS_MAX >= 2 * ARB_DECISION_EVENTS_MAX,
                "a batch holds at least two full decisions");
 _Static_assert((ARB_STORE_KEY_TAIL_MAX & (ARB_STORE_KEY_TAIL_MAX - 1)) == 0,
                "the key tail's hash table has a power-of-two size");
-_Static_assert(ARB_BATCH_PROPOSALS_MAX <= ARB_STORE_KEY_TAIL_MAX / 2,
-               "a batch's outcome keys fit in the key tail beside half of it");
+_Static_assert(2 * ARB_BATCH_PROPOSALS_MAX <= ARB_STORE_KEY_TAIL_MAX / 2,
+               "a key generation is sealed with room left for a batch's keys");
+_Static_assert(ARB_STORE_KEY_SLICE_MAX > ARB_BATCH_PROPOSALS_MAX &&
+                   ARB_STORE_KEY_SLICE_MAX <= ARB_STORE_KEY_TAIL_MAX / 2,
+               "a slice outpaces a batch and is at most one key generation");
 _Static_assert(ARB_ARGS_BYTES_MAX < ARB_EVENT_BYTES_MAX, "an event holds its command's args");
+_Static_assert(ARB_WIRE_FRAME_BYTES_MAX >= 2 * ARB_ARGS_BYTES_MAX,
+               "a frame holds a propose with the largest args and room for escapes");
+_Static_assert(ARB_WIRE_SYNC_PROPOSALS_MAX <= ARB_BATCH_PROPOSALS_MAX,
+               "one sync message is decided as one engine batch");
+_Static_assert(ARB_WIRE_PENDING_PROPOSALS_MAX <= ARB_BATCH_PROPOSALS_MAX,
+               "one connection's pipelined proposals fit in one batch");
 
 #endif

@@ -23,6 +23,7 @@
 #include "../../../fuzz/json_fuzz.c"
 #include "../../../fuzz/ledger_decide_fuzz.c"
 #include "../../../fuzz/snapshot_fuzz.c"
+#include "../../../fuzz/wire_fuzz.c"
 
 /* The largest corpus file replayed; libFuzzer's inputs are far smaller. */
 #define CORPUS_FILE_BYTES_MAX (16 * 1024 * 1024)
@@ -35,10 +36,9 @@ typedef struct corpus_target {
 } corpus_target;
 
 static const corpus_target targets[] = {
-    {"json", arb_fuzz_json},
-    {"ledger_decide", arb_fuzz_ledger_decide},
-    {"snapshot", arb_fuzz_snapshot},
-    {"event_canon", arb_fuzz_event_canon},
+    {"json", arb_fuzz_json},         {"ledger_decide", arb_fuzz_ledger_decide},
+    {"snapshot", arb_fuzz_snapshot}, {"event_canon", arb_fuzz_event_canon},
+    {"wire", arb_fuzz_wire},
 };
 
 static bool is_dir(const char *path)
