@@ -83,7 +83,12 @@ static const char *const statement_sql[ARB__SQL_COUNT] = {
     [ARB__SQL_SELECT_KEY] = "SELECT 1 FROM outcome_keys WHERE client_id = ?1 AND client_seq = ?2",
     [ARB__SQL_INSERT_KEY] =
         "INSERT INTO outcome_keys(client_id, client_seq, outcome_rowid) VALUES(?1, ?2, ?3)",
-    [ARB__SQL_UPDATE_KEYS_THROUGH] = "UPDATE meta SET value = ?1 WHERE key = 'keys_through_rowid'",
+    /* The key tail's three meta values (sqlite_keys.c), written together by
+     * every commit that writes keys; the last two rows exist from the first
+     * such commit on (missing, they read as "no sealed generation"). */
+    [ARB__SQL_UPDATE_KEY_CURSOR] =
+        "INSERT OR REPLACE INTO meta(key, value) VALUES('keys_through_rowid', ?1),"
+        " ('keys_sealed_through_rowid', ?2), ('keys_slice_cursor', ?3)",
     [ARB__SQL_SELECT_STREAMS] =
         "SELECT name, kind, COALESCE((SELECT MAX(seq) FROM events WHERE events.stream ="
         " streams.name), 0) FROM streams ORDER BY name",
@@ -94,7 +99,8 @@ static const char *const statement_sql[ARB__SQL_COUNT] = {
         "SELECT " OUTCOME_COLUMNS " FROM outcomes AS o WHERE o.rowid = ?1",
     [ARB__SQL_SELECT_OUTCOME_BY_KEY] = OUTCOME_BY_KEY,
     /* A reader has no key tail: it also scans the rows after
-     * keys_through_rowid (at most about ARB_STORE_KEY_TAIL_MAX / 2 of them),
+     * keys_through_rowid (fewer than ARB_STORE_KEY_TAIL_MAX of them: the
+     * writer's two key generations),
      * in the same statement, so it sees one consistent state. */
     [ARB__SQL_SELECT_OUTCOME_ANYWHERE] = OUTCOME_BY_KEY
     " UNION ALL SELECT " OUTCOME_COLUMNS " FROM outcomes AS o"

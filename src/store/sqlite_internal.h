@@ -18,8 +18,9 @@
  *     READ_WRITE mode, and is -1 in READ_ONLY mode.
  *   - In READ_WRITE mode, between two calls, the key tail holds exactly the
  *     keys of the outcome rows with rowid > keys_through_rowid (the meta row
- *     of that name), fewer than ARB_STORE_KEY_TAIL_MAX / 2 of them, and
- *     tail.keys_through_rowid equals the stored value. In READ_ONLY mode the
+ *     of that name): those up to sealed_through_rowid in its sealed
+ *     generation, the later ones (fewer than ARB__KEY_SEAL_KEYS) in its
+ *     filling one; and the tail's three meta values equal the stored ones. In READ_ONLY mode the
  *     tail is empty and unused: a reader asks the database (see
  *     sqlite_read.c).
  */
@@ -45,7 +46,7 @@ typedef enum arb__sqlite_statement {
     ARB__SQL_INSERT_OUTCOME,
     ARB__SQL_SELECT_KEY,
     ARB__SQL_INSERT_KEY,
-    ARB__SQL_UPDATE_KEYS_THROUGH,
+    ARB__SQL_UPDATE_KEY_CURSOR,
     ARB__SQL_SELECT_STREAMS,
     ARB__SQL_SELECT_EVENTS,
     ARB__SQL_SELECT_OUTCOME_BY_ROWID,
@@ -82,24 +83,75 @@ typedef struct arb__sqlite_checkpointer {
 } arb__sqlite_checkpointer;
 
 /* One idempotency key of the tail: an outcome row whose key is not yet in
- * outcome_keys. */
+ * outcome_keys (or, in the sealed generation, perhaps already is). */
 typedef struct arb__sqlite_key {
     int64_t outcome_rowid;
     uint64_t client_seq;
+    uint32_t client_index; /* its client in the generation's clients[] */
     char client_id[ARB_CLIENT_ID_BYTES_MAX + 1];
 } arb__sqlite_key;
 
-/* The key tail (sqlite_keys.c): keys[0..count) in rowid order, a hash index
- * over them, and when to write them out. Sized at open, never grown. */
-typedef struct arb__sqlite_key_tail {
-    arb__sqlite_key *keys;          /* ARB_STORE_KEY_TAIL_MAX of them */
-    const arb__sqlite_key **sorted; /* scratch of the flush, as many */
-    uint32_t *slots;                /* 2 * ARB_STORE_KEY_TAIL_MAX; 0 empty, else index + 1 */
+/* One client of a generation: how many keys it has there, the first of them
+ * (whose client_id names it), and scratch of the sort. */
+typedef struct arb__sqlite_key_client {
+    uint32_t first_key;
+    uint32_t key_count;
+    uint32_t sorted_offset; /* scratch of arb__key_generation_sort */
+} arb__sqlite_key_client;
+
+/* One generation of the key tail (sqlite_keys.c): keys[0..count) in rowid
+ * order, a hash index over them, their clients with a hash index of their
+ * own, and once sealed, sorted[0..count). Sized at open, never grown. */
+typedef struct arb__sqlite_key_generation {
+    arb__sqlite_key *keys;           /* ARB__KEY_GENERATION_MAX of them */
+    uint32_t *slots;                 /* 2 * ARB__KEY_GENERATION_MAX; 0 empty, else index + 1 */
+    arb__sqlite_key_client *clients; /* ARB__KEY_GENERATION_MAX */
+    uint32_t *client_slots;          /* as slots, over clients[] */
+    uint32_t *client_order;          /* scratch of the sort */
+    const arb__sqlite_key **sorted;  /* by (client_id, client_seq) once sealed */
     size_t count;
-    int64_t keys_through_rowid; /* every outcome up to this rowid is in outcome_keys */
-    long commits_since_flush;
-    long flush_every_commits; /* a commit this many after the last flush writes the keys */
+    size_t client_count;
+} arb__sqlite_key_generation;
+
+/* Keys one generation holds: half the tail. */
+#define ARB__KEY_GENERATION_MAX (ARB_STORE_KEY_TAIL_MAX / 2)
+/* The filling generation is sealed once it holds this many keys after a
+ * commit, so that the next batch always fits beside them. */
+#define ARB__KEY_SEAL_KEYS (ARB__KEY_GENERATION_MAX - ARB_BATCH_PROPOSALS_MAX)
+
+/* The key tail: two generations. New keys go into the filling one; when it
+ * is due (flush_every_commits, or ARB__KEY_SEAL_KEYS keys) it is sealed:
+ * sorted once, and written into outcome_keys a slice of at most slice_keys
+ * keys a commit, slice_cursor of them being written. Meta holds the three
+ * rowid/cursor values below; the in-memory copies equal the stored ones
+ * between calls:
+ *   outcome rowids (0, keys_through_rowid]       in outcome_keys
+ *   (keys_through_rowid, sealed_through_rowid]   sealed; sorted[0..cursor)
+ *                                                in outcome_keys too
+ *   (sealed_through_rowid, newest]               filling
+ * No sealed generation: sealed->count == 0, sealed_through_rowid ==
+ * keys_through_rowid, slice_cursor == 0. */
+typedef struct arb__sqlite_key_tail {
+    arb__sqlite_key_generation generations[2];
+    arb__sqlite_key_generation *filling; /* one of generations[] */
+    arb__sqlite_key_generation *sealed;  /* the other */
+    size_t slice_cursor;
+    int64_t keys_through_rowid;
+    int64_t sealed_through_rowid;
+    long commits_since_seal;
+    long flush_every_commits; /* a commit this many after the last seal seals */
+    size_t slice_keys;        /* ARB_STORE_KEY_SLICE_MAX but in tests */
 } arb__sqlite_key_tail;
+
+/* What one commit does to the tail's generations, decided inside its
+ * transaction and applied to memory only once it has committed. */
+typedef struct arb__sqlite_key_step {
+    bool seal;           /* the filling generation became the sealed one */
+    bool wrote;          /* keys and the meta values were written */
+    size_t slice_cursor; /* the values written to meta */
+    int64_t keys_through_rowid;
+    int64_t sealed_through_rowid;
+} arb__sqlite_key_step;
 
 typedef struct arb__sqlite_store {
     arb_store base; /* first: the public handle */
@@ -170,25 +222,27 @@ int arb__sqlite_snapshot_get(arb_store *store, const char *stream, uint64_t *seq
  * free is safe on one that init never filled. */
 int arb__key_tail_init(arb__sqlite_key_tail *tail);
 void arb__key_tail_free(arb__sqlite_key_tail *tail);
-/* The tail's key of (client_id, client_seq), or NULL. */
+/* The tail's key of (client_id, client_seq) in either generation, or NULL. */
 const arb__sqlite_key *arb__key_tail_find(const arb__sqlite_key_tail *tail, const char *client_id,
                                           uint64_t client_seq);
-/* Append a key (its rowid above every other); false when the tail already
- * holds (client_id, client_seq). The caller keeps count below the bound. */
+/* Append a key to the filling generation (its rowid above every other);
+ * false when that generation already holds (client_id, client_seq). The
+ * caller checks the sealed one and keeps count below the bound. */
 bool arb__key_tail_add(arb__sqlite_key_tail *tail, const char *client_id, uint64_t client_seq,
                        int64_t outcome_rowid);
-/* Drop the keys added after the first count, newest first: the tail is then
- * exactly what it was when it held count keys. */
+/* Drop the keys of the filling generation added after the first count,
+ * newest first: it is then exactly what it was when it held count keys. */
 void arb__key_tail_truncate(arb__sqlite_key_tail *tail, size_t count);
-/* Whether the commit being written should also write the tail out. */
-bool arb__key_tail_flush_due(const arb__sqlite_key_tail *tail);
-/* The keys sorted by (client_id, client_seq); valid until the next change. */
-const arb__sqlite_key *const *arb__key_tail_sorted(arb__sqlite_key_tail *tail);
-/* After a committed flush: empty, with keys_through_rowid advanced. */
-void arb__key_tail_clear(arb__sqlite_key_tail *tail, int64_t keys_through_rowid);
-/* At open (READ_WRITE, after migration): read keys_through_rowid and load
- * the keys of the later outcome rows, or write them into outcome_keys in one
- * transaction first when they are too many for the tail. */
+/* Whether the commit being written should seal the filling generation. */
+bool arb__key_tail_seal_due(const arb__sqlite_key_tail *tail);
+/* Fill generation->sorted: its keys by (client_id, client_seq). Does not
+ * change what the generation holds, so a failed commit needs no undo. */
+void arb__key_generation_sort(arb__sqlite_key_generation *generation);
+/* After a committed transaction: apply what it wrote. */
+void arb__key_tail_apply(arb__sqlite_key_tail *tail, const arb__sqlite_key_step *step);
+/* At open (READ_WRITE, after migration): read the meta values, load the
+ * keys of the later outcome rows into the two generations, or write them
+ * into outcome_keys in one transaction first when they are too many. */
 int arb__key_tail_load(arb__sqlite_store *store);
 
 /* The checkpointer (sqlite_checkpoint.c). start opens its connection, hooks

@@ -14,20 +14,23 @@
  * the file damaged) and must stop. A duplicate key is such a failure: the
  * INSERTs have no OR clause, so nothing is ever overwritten.
  *
- * Outcome keys: each outcome row's key goes into the key tail in memory
- * (sqlite_keys.c), and every flush_every_commits commits, or when the tail
- * is half full, the same transaction writes the whole tail into
- * outcome_keys, sorted. When a commit fails, the keys it added leave the
- * tail again.
+ * Outcome keys: each outcome row's key goes into the filling generation of
+ * the key tail in memory (sqlite_keys.c). Every flush_every_commits
+ * commits, or when it is nearly full, a commit seals it (sorts it) and from
+ * then on each commit writes a slice of at most ARB_STORE_KEY_SLICE_MAX of
+ * its sorted keys into outcome_keys, with the cursor in meta, in the same
+ * transaction, so that no commit pays for a whole generation of keys. When
+ * a commit fails, the keys it added leave the tail again and nothing else
+ * in memory has changed.
  *
  * Duplicate keys: a key already in the tail fails the commit that brings
  * it, before its row is written (a search in memory). A key already in
  * outcome_keys is not looked up on this path: the engine never proposes one
  * (it looks every replayed client_seq up first), and an index lookup per
  * outcome would cost about 0.7 us, some 8 % of a transfer. Should one come
- * anyway, the INSERT into outcome_keys fails on the primary key when the
- * tail is next written out, and so does that commit and every later one
- * that writes the tail; a reopen then refuses the log (sqlite_keys.c checks
+ * anyway, the INSERT into outcome_keys fails on the primary key when its
+ * slice is written, and so does that commit and every later one that
+ * writes keys; a reopen then refuses the log (sqlite_keys.c checks
  * the tail it loads against outcome_keys). Either way the first outcome of
  * a key stays the one that lookups find: never an overwrite.
  *
@@ -239,18 +242,17 @@ static int insert_outcomes(arb__sqlite_store *store, const arb_store_batch *batc
     return 0;
 }
 
-/* Write every key of the tail into outcome_keys, sorted by (client_id,
- * client_seq) so that each client's keys share pages, and advance
- * keys_through_rowid to the newest outcome. */
-static int flush_keys(arb__sqlite_store *store)
+/* Insert sorted[from..to) into outcome_keys. Plain INSERT: a slice and the
+ * cursor after it are written in one transaction, so no key of a slice is
+ * ever there already - but a genuine duplicate would be, and fails. */
+static int insert_keys(arb__sqlite_store *store, const arb__sqlite_key *const *sorted, size_t from,
+                       size_t to)
 {
-    arb__sqlite_key_tail *tail = &store->tail;
-    ARB_ASSERT(tail->count > 0);
-    const arb__sqlite_key *const *sorted = arb__key_tail_sorted(tail);
+    ARB_ASSERT(from <= to);
     sqlite3_stmt *statement = store->statements[ARB__SQL_INSERT_KEY];
-    for (size_t i = 0; i < tail->count; i++) {
+    for (size_t i = from; i < to; i++) {
         const arb__sqlite_key *key = sorted[i];
-        ARB_ASSERT(i == 0 || strcmp(sorted[i - 1]->client_id, key->client_id) <= 0);
+        ARB_ASSERT(i == from || strcmp(sorted[i - 1]->client_id, key->client_id) <= 0);
         arb__sqlite_binder binder = {statement, SQLITE_OK};
         arb__bind_text(&binder, 1, key->client_id, -1);
         arb__bind_int64(&binder, 2, (int64_t)key->client_seq);
@@ -259,48 +261,78 @@ static int flush_keys(arb__sqlite_store *store)
         if (rc != 0)
             return rc;
     }
-    arb__sqlite_binder binder = {store->statements[ARB__SQL_UPDATE_KEYS_THROUGH], SQLITE_OK};
-    arb__bind_int64(&binder, 1, tail->keys[tail->count - 1].outcome_rowid);
-    int rc = execute(store, ARB__SQL_UPDATE_KEYS_THROUGH, binder.rc, "update keys_through_rowid");
-    if (rc == 0 && sqlite3_changes(store->db) != 1) {
-        arb_log(ARB_LOG_ERROR, "keys_through_rowid row missing", "path=\"%s\"", store->db_path);
-        rc = ARB_ECORRUPT;
+    return 0;
+}
+
+static int write_key_meta(arb__sqlite_store *store, const arb__sqlite_key_step *step)
+{
+    ARB_ASSERT(step->sealed_through_rowid >= step->keys_through_rowid);
+    arb__sqlite_binder binder = {store->statements[ARB__SQL_UPDATE_KEY_CURSOR], SQLITE_OK};
+    arb__bind_int64(&binder, 1, step->keys_through_rowid);
+    arb__bind_int64(&binder, 2, step->sealed_through_rowid);
+    arb__bind_int64(&binder, 3, (int64_t)step->slice_cursor);
+    return execute(store, ARB__SQL_UPDATE_KEY_CURSOR, binder.rc, "update key cursor");
+}
+
+/* The key writes of one commit, after its outcome rows; *step says what
+ * they were, for arb__key_tail_apply once the transaction has committed.
+ *
+ *   seal due, sealed pending:  write the rest of the sealed generation (the
+ *                              bounded worst case: < ARB__KEY_GENERATION_MAX
+ *                              keys), then seal as below
+ *   seal due:                  sort the filling generation; it is the one
+ *                              the slice below comes from
+ *   a sealed generation:       write its next slice_keys sorted keys and
+ *                              the cursor; after the last one,
+ *                              keys_through_rowid = sealed_through_rowid
+ *
+ * Nothing here changes the tail's contents (the sort only fills scratch),
+ * so a failed commit has nothing to undo but its added keys. */
+static int write_keys(arb__sqlite_store *store, arb__sqlite_key_step *step)
+{
+    arb__sqlite_key_tail *tail = &store->tail;
+    arb__sqlite_key_generation *target = tail->sealed->count > 0 ? tail->sealed : NULL;
+    size_t cursor = tail->slice_cursor;
+    *step = (arb__sqlite_key_step){false, false, cursor, tail->keys_through_rowid,
+                                   tail->sealed_through_rowid};
+    int rc = 0;
+    if (arb__key_tail_seal_due(tail)) {
+        if (target != NULL)
+            rc = insert_keys(store, target->sorted, cursor, target->count);
+        step->seal = true;
+        step->keys_through_rowid = tail->sealed_through_rowid;
+        target = tail->filling;
+        cursor = 0;
+        arb__key_generation_sort(target);
+        step->sealed_through_rowid = target->keys[target->count - 1].outcome_rowid;
     }
+    if (target == NULL || rc != 0)
+        return rc;
+    ARB_ASSERT(cursor < target->count && tail->slice_keys >= 1);
+    size_t end =
+        target->count - cursor > tail->slice_keys ? cursor + tail->slice_keys : target->count;
+    rc = insert_keys(store, target->sorted, cursor, end);
+    step->slice_cursor = end == target->count ? 0 : end;
+    if (end == target->count)
+        step->keys_through_rowid = step->sealed_through_rowid;
+    if (rc == 0)
+        rc = write_key_meta(store, step);
+    step->wrote = rc == 0;
     return rc;
 }
 
-/* The writes of one batch, inside the transaction; *flushed_out when the
- * key tail was written out too. */
-static int write_batch(arb__sqlite_store *store, const arb_store_batch *batch, bool *flushed_out)
+/* The writes of one batch, inside the transaction. */
+static int write_batch(arb__sqlite_store *store, const arb_store_batch *batch,
+                       arb__sqlite_key_step *step)
 {
-    *flushed_out = false;
     int rc = insert_streams(store, batch);
     if (rc == 0)
         rc = insert_events(store, batch);
     if (rc == 0)
         rc = insert_outcomes(store, batch);
-    if (rc == 0 && arb__key_tail_flush_due(&store->tail)) {
-        rc = flush_keys(store);
-        *flushed_out = rc == 0;
-    }
+    if (rc == 0)
+        rc = write_keys(store, step);
     return rc;
-}
-
-/* After the transaction: a failed commit drops the keys it added, so the
- * tail is as before; a committed flush empties the tail. */
-static void settle_tail(arb__sqlite_store *store, int rc, size_t count_before, bool flushed)
-{
-    arb__sqlite_key_tail *tail = &store->tail;
-    if (rc != 0) {
-        arb__key_tail_truncate(tail, count_before);
-        return;
-    }
-    if (flushed) {
-        arb__key_tail_clear(tail, tail->keys[tail->count - 1].outcome_rowid);
-        return;
-    }
-    tail->commits_since_flush++;
-    ARB_ASSERT(tail->count < ARB_STORE_KEY_TAIL_MAX / 2);
 }
 
 /* The fault hook: true when this commit is the one to fail. */
@@ -329,18 +361,24 @@ int arb__sqlite_commit(arb_store *base, const arb_store_batch *batch)
                 batch->outcome_count, ARB_BATCH_PROPOSALS_MAX);
         return ARB_ELIMIT;
     }
-    size_t tail_count_before = store->tail.count;
-    bool flushed = false;
+    size_t tail_count_before = store->tail.filling->count;
+    arb__sqlite_key_step step = {0};
     int rc = begin(store);
     if (rc != 0)
         return rc;
-    rc = write_batch(store, batch, &flushed);
+    rc = write_batch(store, batch, &step);
     /* Injected after the rows (and keys) are written, so that the rollback
      * path is the one exercised: nothing of the batch may reach the disk. */
     if (rc == 0 && fault_due(store))
         rc = ARB_EIO;
     rc = finish(store, rc, "commit");
-    settle_tail(store, rc, tail_count_before, flushed);
+    /* After the transaction: a failed commit drops the keys it added, so the
+     * tail is exactly as before (cursor included); a committed one applies
+     * what it wrote. */
+    if (rc == 0)
+        arb__key_tail_apply(&store->tail, &step);
+    else
+        arb__key_tail_truncate(&store->tail, tail_count_before);
     if (rc == 0 && store->fail_after > 0)
         store->fail_after--;
     clear_bindings(store);
@@ -360,6 +398,14 @@ void arb_store_sqlite_set_key_flush(arb_store *base, long commits)
     ARB_ASSERT(commits >= 1);
     ARB_ASSERT(store->mode == ARB_STORE_READ_WRITE);
     store->tail.flush_every_commits = commits;
+}
+
+void arb_store_sqlite_set_key_slice(arb_store *base, long keys)
+{
+    arb__sqlite_store *store = arb__sqlite_from(base);
+    ARB_ASSERT(keys >= 1 && keys <= ARB__KEY_GENERATION_MAX);
+    ARB_ASSERT(store->mode == ARB_STORE_READ_WRITE);
+    store->tail.slice_keys = (size_t)keys;
 }
 
 static int write_snapshot(arb__sqlite_store *store, const char *stream, uint64_t seq,

@@ -132,9 +132,13 @@ int arb_store_sqlite_open(const char *dir, arb_store_mode mode, arb_store **stor
  * hook disarms itself. -1 disarms it at once. */
 void arb_store_sqlite_fail_after(arb_store *store, long commits_ok);
 
-/* For tests of the key tail (sqlite_keys.c): write the outcome keys kept in
- * memory into the outcome_keys index at every commits-th commit (>= 1; the
- * default is 64) of this READ_WRITE store. */
+/* For tests of the key tail (sqlite_keys.c): seal the outcome keys kept in
+ * memory (and start writing them into the outcome_keys index) at every
+ * commits-th commit (>= 1; the default is 64) of this READ_WRITE store. */
 void arb_store_sqlite_set_key_flush(arb_store *store, long commits);
+
+/* For tests of the key tail: write at most keys sealed keys a commit (1 ..
+ * ARB_STORE_KEY_TAIL_MAX / 2; the default is ARB_STORE_KEY_SLICE_MAX). */
+void arb_store_sqlite_set_key_slice(arb_store *store, long keys);
 
 #endif

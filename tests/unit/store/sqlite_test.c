@@ -1174,12 +1174,17 @@ static void test_duplicate_keys_are_refused(void **state)
     free(batch);
 }
 
-/* The tail is written out when it is half full, whatever the interval; and
- * a log with more unwritten keys than that has them written at open. */
+/* The filling generation is sealed when one more batch might not fit,
+ * whatever the interval, and its first slice written; and a log with more
+ * unwritten keys than the tail holds has them written at open, the sealed
+ * generation's written slice included (INSERT OR IGNORE). */
 static void test_tail_bounded(void **state)
 {
-    enum { half = ARB_STORE_KEY_TAIL_MAX / 2, commits = half / BATCH_ROWS_MAX };
-    _Static_assert(half % BATCH_ROWS_MAX == 0, "whole batches fill half the tail");
+    enum {
+        seal = ARB_STORE_KEY_TAIL_MAX / 2 - ARB_BATCH_PROPOSALS_MAX,
+        commits = seal / BATCH_ROWS_MAX
+    };
+    _Static_assert(seal % BATCH_ROWS_MAX == 0, "whole batches fill a generation");
     const char *dir = data_dir(state);
     arb_store *store = open_store(dir, ARB_STORE_READ_WRITE);
     arb_store_sqlite_set_key_flush(store, 1000000);
@@ -1193,7 +1198,8 @@ static void test_tail_bounded(void **state)
         if (commit == commits - 2)
             assert_int_equal(keys_written(dir), 0);
     }
-    assert_int_equal(keys_written(dir), half);
+    assert_int_equal(keys_written(dir), ARB_STORE_KEY_SLICE_MAX);
+    assert_int_equal(keys_through(dir), 0);
     assert_true(has_outcome(store, "alice", 1));
     store->ops->close(store);
     raw_exec(dir, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40000)"
@@ -1201,13 +1207,190 @@ static void test_tail_bounded(void **state)
                   " version, decided_at) SELECT 'bulk', i, zeroblob(32), 'ledger:main', 1, i, 0"
                   " FROM n");
     store = open_store(dir, ARB_STORE_READ_WRITE);
-    assert_int_equal(keys_written(dir), half + 40000);
-    assert_int_equal(keys_through(dir), half + 40000);
+    assert_int_equal(keys_written(dir), seal + 40000);
+    assert_int_equal(keys_through(dir), seal + 40000);
     assert_true(has_outcome(store, "bulk", 1));
     assert_true(has_outcome(store, "bulk", 40000));
-    assert_true(has_outcome(store, "alice", half)); /* the last batch's last row */
+    assert_true(has_outcome(store, "alice", seal)); /* the last batch's last row */
     store->ops->close(store);
     free(batch);
+}
+
+/* What the key tail should have written, commit by commit: a model of
+ * sqlite_keys.c with the intervals the tests set. */
+typedef struct key_model {
+    long every, slice;
+    long filling, sealed, cursor, since_seal;
+    long written, through, rows;
+} key_model;
+
+static void key_model_commit(key_model *model, long keys)
+{
+    model->filling += keys;
+    model->rows += keys;
+    if (model->since_seal + 1 >= model->every) {
+        model->written += model->sealed - model->cursor;
+        model->through = model->rows - model->filling;
+        model->sealed = model->filling;
+        model->filling = 0;
+        model->cursor = 0;
+        model->since_seal = 0;
+    } else {
+        model->since_seal++;
+    }
+    if (model->sealed == 0)
+        return;
+    long count =
+        model->sealed - model->cursor < model->slice ? model->sealed - model->cursor : model->slice;
+    model->written += count;
+    model->cursor += count;
+    if (model->cursor == model->sealed) {
+        model->through += model->sealed;
+        model->sealed = 0;
+        model->cursor = 0;
+    }
+}
+
+static long key_cursor(const char *dir)
+{
+    return raw_count(dir, "SELECT COALESCE((SELECT value FROM meta"
+                          " WHERE key = 'keys_slice_cursor'), 0)");
+}
+
+static void assert_key_model(const char *dir, const key_model *model)
+{
+    assert_int_equal(keys_written(dir), model->written);
+    assert_int_equal(keys_through(dir), model->through);
+    assert_int_equal(key_cursor(dir), model->cursor);
+}
+
+/* Every tail client's highest seq is last, in both modes. */
+static void assert_clients_at(arb_store *store, uint64_t last)
+{
+    seen_clients seen = {0};
+    assert_int_equal(store->ops->clients(store, collect_client, &seen), 0);
+    assert_int_equal(seen.count, TAIL_CLIENTS);
+    for (size_t i = 0; i < TAIL_CLIENTS; i++)
+        assert_int_equal(seen.maxima[i], last);
+}
+
+/* A sealed generation is written a slice per commit; every key is found at
+ * every step, by the writer and by a reader; when the interval comes round
+ * before the last slice, the sealing commit writes the rest first. */
+static void test_slices_over_commits(void **state)
+{
+    const char *dir = data_dir(state);
+    arb_store *store = open_store(dir, ARB_STORE_READ_WRITE);
+    arb_store_sqlite_set_key_flush(store, 4);
+    arb_store_sqlite_set_key_slice(store, 5);
+    key_model model = {.every = 4, .slice = 5};
+    bool forced = false;
+    for (uint64_t commit = 1; commit <= 14; commit++) {
+        long written_before = model.written;
+        assert_int_equal(commit_keys(store, commit * 2 - 1, commit * 2), 0);
+        key_model_commit(&model, 2 * (long)TAIL_CLIENTS);
+        forced = forced || model.written - written_before > model.slice;
+        assert_key_model(dir, &model);
+        assert_keys_stored(store, 1, commit * 2);
+        assert_false(has_outcome(store, "alice", commit * 2 + 1));
+        assert_clients_at(store, commit * 2);
+        arb_store *reader = open_store(dir, ARB_STORE_READ_ONLY);
+        assert_keys_stored(reader, 1, commit * 2);
+        assert_clients_at(reader, commit * 2);
+        reader->ops->close(reader);
+        /* Each key is written at most once, pointing at its own row. */
+        assert_int_equal(raw_count(dir, "SELECT COUNT(*) FROM outcome_keys AS k JOIN outcomes"
+                                        " AS o ON o.rowid = k.outcome_rowid AND o.client_id ="
+                                        " k.client_id AND o.client_seq = k.client_seq"),
+                         model.written);
+    }
+    assert_true(forced);
+    /* Keys still in the tail are duplicates at once. */
+    assert_int_not_equal(commit_keys(store, 27, 27), 0);
+    store->ops->close(store);
+}
+
+/* Run the slicing store of test_slices_over_commits up to commits, leaving
+ * a sealed generation partly written. */
+static arb_store *open_mid_slice(const char *dir, key_model *model, uint64_t commits)
+{
+    arb_store *store = open_store(dir, ARB_STORE_READ_WRITE);
+    arb_store_sqlite_set_key_flush(store, 4);
+    arb_store_sqlite_set_key_slice(store, 5);
+    *model = (key_model){.every = 4, .slice = 5};
+    for (uint64_t commit = 1; commit <= commits; commit++) {
+        assert_int_equal(commit_keys(store, commit * 2 - 1, commit * 2), 0);
+        key_model_commit(model, 2 * (long)TAIL_CLIENTS);
+    }
+    assert_key_model(dir, model);
+    assert_true(model->cursor > 0 && model->sealed > model->cursor);
+    return store;
+}
+
+/* A store reopened mid-slice (what a crash between two commits leaves: the
+ * state is only ever what the last commit wrote) rebuilds both generations
+ * from meta and the rows, finds every key, refuses duplicates from either
+ * part of the sealed generation, and writes the rest of it. */
+static void test_reopen_mid_slice(void **state)
+{
+    const char *dir = data_dir(state);
+    key_model model;
+    arb_store *store = open_mid_slice(dir, &model, 6);
+    store->ops->close(store);
+
+    store = open_store(dir, ARB_STORE_READ_WRITE);
+    assert_key_model(dir, &model);
+    assert_keys_stored(store, 1, 12);
+    assert_false(has_outcome(store, "carol", 13));
+    assert_clients_at(store, 12);
+    assert_int_not_equal(commit_keys(store, 1, 1), 0);   /* written part */
+    assert_int_not_equal(commit_keys(store, 8, 8), 0);   /* not yet written */
+    assert_int_not_equal(commit_keys(store, 12, 12), 0); /* filling */
+    arb_store_sqlite_set_key_flush(store, 4);
+    arb_store_sqlite_set_key_slice(store, 5);
+    model.since_seal = 0; /* the interval counts from the open */
+    for (uint64_t commit = 7; commit <= 12; commit++) {
+        assert_int_equal(commit_keys(store, commit * 2 - 1, commit * 2), 0);
+        key_model_commit(&model, 2 * (long)TAIL_CLIENTS);
+        assert_key_model(dir, &model);
+        assert_keys_stored(store, 1, commit * 2);
+    }
+    store->ops->close(store);
+    store = open_store(dir, ARB_STORE_READ_WRITE);
+    assert_keys_stored(store, 1, 24);
+    assert_clients_at(store, 24);
+    store->ops->close(store);
+}
+
+/* A failed commit mid-slice leaves memory and disk as they were, the slice
+ * cursor included; so does a failed sealing commit. */
+static void test_failed_commit_mid_slice(void **state)
+{
+    const char *dir = data_dir(state);
+    key_model model;
+    arb_store *store = open_mid_slice(dir, &model, 5);
+    for (int round = 0; round < 2; round++) {
+        /* Round 0 fails a slice-writing commit, round 1 a sealing one. */
+        uint64_t commit = round == 0 ? 6 : 8;
+        if (round == 1) {
+            assert_int_equal(commit_keys(store, 13, 14), 0);
+            key_model_commit(&model, 2 * (long)TAIL_CLIENTS);
+        }
+        arb_store_sqlite_fail_after(store, 0);
+        assert_int_equal(commit_keys(store, commit * 2 - 1, commit * 2), ARB_EIO);
+        assert_key_model(dir, &model);
+        assert_keys_stored(store, 1, commit * 2 - 2);
+        assert_false(has_outcome(store, "bob", commit * 2 - 1));
+        assert_int_equal(commit_keys(store, commit * 2 - 1, commit * 2), 0);
+        key_model_commit(&model, 2 * (long)TAIL_CLIENTS);
+        assert_key_model(dir, &model);
+        assert_keys_stored(store, 1, commit * 2);
+    }
+    store->ops->close(store);
+    store = open_store(dir, ARB_STORE_READ_WRITE);
+    assert_keys_stored(store, 1, 16);
+    assert_clients_at(store, 16);
+    store->ops->close(store);
 }
 
 int main(void)
@@ -1241,6 +1424,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migration_from_version_1, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_duplicate_keys_are_refused, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_tail_bounded, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_slices_over_commits, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_reopen_mid_slice, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_failed_commit_mid_slice, setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests_name("store/sqlite", tests, NULL, NULL);
 }
