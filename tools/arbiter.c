@@ -218,9 +218,10 @@ static int cmd_verify(const options *opt)
         return EXIT_USAGE;
     arb_verify_report report;
     int rc = arb_verify(opt->data_dir, opt->check_every, &report);
-    json_t *out = json_pack("{s:b, s:I, s:I, s:I}", "ok", rc == 0, "streams",
-                            (json_int_t)report.streams, "events", (json_int_t)report.events,
-                            "snapshots_compared", (json_int_t)report.snapshots_compared);
+    json_t *out =
+        json_pack("{s:b, s:I, s:I, s:I, s:I}", "ok", rc == 0, "streams", (json_int_t)report.streams,
+                  "events", (json_int_t)report.events, "snapshots_compared",
+                  (json_int_t)report.snapshots_compared, "outcomes", (json_int_t)report.outcomes);
     if (rc != 0) {
         json_object_set_new(out, "stream", json_string(report.stream));
         json_object_set_new(out, "seq", json_integer((json_int_t)report.seq));

@@ -102,6 +102,7 @@ typedef struct arb_verify_report {
     uint64_t streams;
     uint64_t events;
     uint64_t snapshots_compared;
+    uint64_t outcomes; /* outcome rows checked */
     /* On failure: where and what. */
     char stream[ARB_STREAM_NAME_BYTES_MAX + 1];
     uint64_t seq;
@@ -111,7 +112,10 @@ typedef struct arb_verify_report {
 /* Re-read the whole log: check seq contiguity and every hash, replay every
  * stream through its rules checking the invariants after every check_every
  * events (1: every event), compare the newest snapshot with the replayed
- * state. 0 when all holds; ARB_ECORRUPT with report->stream/seq/why naming
+ * state, and check that every committed (acknowledged) outcome's seq range
+ * holds exactly that proposal's events and that these ranges cover every
+ * event once: nothing acknowledged is missing, nothing unacknowledged is in
+ * the log. 0 when all holds; ARB_ECORRUPT with report->stream/seq/why naming
  * the first problem. */
 int arb_verify(const char *data_dir, uint64_t check_every, arb_verify_report *report);
 

@@ -5,7 +5,9 @@
  * stream, from its first event: seq contiguity, every hash of the chain,
  * every event through its rules, the invariants after every check_every
  * events and at the end, and the newest snapshot against the state replayed
- * to the same seq. Stops at the first problem and names it.
+ * to the same seq. Then the outcomes: every committed outcome's seq range
+ * must hold exactly that proposal's events, and together the ranges must
+ * cover every event once. Stops at the first problem and names it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 
 #include "core/assert.h"
 #include "core/canon.h"
+#include "core/map.h"
 #include "engine/internal.h"
 
 typedef struct verifier {
@@ -25,6 +28,10 @@ typedef struct verifier {
     uint64_t snapshot_seq;
     char *snapshot_text;
     size_t snapshot_len;
+    arb_map heads;                    /* stream name -> head seq (in the pointer) */
+    uint64_t events_claimed;          /* events covered by committed outcomes */
+    const arb_store_outcome *outcome; /* the outcome whose events are read */
+    uint64_t outcome_events;
 } verifier;
 
 static void ignore_timer(void *user, int64_t at_ms, const char *action, json_t *args)
@@ -93,6 +100,10 @@ static int verify_stream(void *user, const char *name, const char *kind, uint64_
     }
     v->stream = stream;
     v->report->streams++;
+    if (arb_map_put(&v->heads, name, (void *)(uintptr_t)head_seq) != 0) {
+        arb__stream_free(stream);
+        return ARB_ENOMEM;
+    }
     v->snapshot_seq = 0;
     free(v->snapshot_text);
     v->snapshot_text = NULL;
@@ -114,6 +125,62 @@ static int verify_stream(void *user, const char *name, const char *kind, uint64_
     return rc;
 }
 
+static int fail_outcome(verifier *v, const arb_store_outcome *row, const char *why)
+{
+    arb_verify_report *report = v->report;
+    snprintf(report->stream, sizeof report->stream, "%s", row->stream);
+    report->seq = row->seq_first;
+    snprintf(report->why, sizeof report->why, "outcome of %s/%llu: %s", row->client_id,
+             (unsigned long long)row->client_seq, why);
+    return ARB_ECORRUPT;
+}
+
+static int outcome_event(void *user, const arb_event *event, const char *data_json, size_t len)
+{
+    (void)data_json;
+    (void)len;
+    verifier *v = user;
+    const arb_store_outcome *row = v->outcome;
+    if (event->client_seq != row->client_seq || strcmp(event->client_id, row->client_id) != 0)
+        return fail_outcome(v, row, "an event of its range was proposed by someone else");
+    v->outcome_events++;
+    return 0;
+}
+
+static int verify_outcome(void *user, const arb_store_outcome *row)
+{
+    verifier *v = user;
+    v->report->outcomes++;
+    if (row->kind != ARB_OUTCOME_COMMITTED)
+        return 0;
+    uint64_t head = (uint64_t)(uintptr_t)arb_map_get(&v->heads, row->stream);
+    if (row->seq_first == 0 || row->seq_last < row->seq_first || row->seq_last > head)
+        return fail_outcome(v, row, "acknowledged events that are not in the log");
+    v->outcome = row;
+    v->outcome_events = 0;
+    uint64_t count = row->seq_last - row->seq_first + 1;
+    int rc =
+        v->store->ops->events(v->store, row->stream, row->seq_first - 1, count, outcome_event, v);
+    if (rc != 0)
+        return rc;
+    if (v->outcome_events != count)
+        return fail_outcome(v, row, "acknowledged events are missing from the log");
+    v->events_claimed += count;
+    return 0;
+}
+
+static int verify_outcomes(verifier *v)
+{
+    int rc = v->store->ops->outcomes(v->store, verify_outcome, v);
+    if (rc == 0 && v->events_claimed != v->report->events) {
+        snprintf(v->report->why, sizeof v->report->why,
+                 "committed outcomes cover %llu events but the log holds %llu",
+                 (unsigned long long)v->events_claimed, (unsigned long long)v->report->events);
+        rc = ARB_ECORRUPT;
+    }
+    return rc;
+}
+
 int arb_verify(const char *data_dir, uint64_t check_every, arb_verify_report *report)
 {
     memset(report, 0, sizeof *report);
@@ -126,7 +193,11 @@ int arb_verify(const char *data_dir, uint64_t check_every, arb_verify_report *re
         return rc;
     }
     arb_buf_init(&v.scratch, 2 * ARB_EVENT_BYTES_MAX);
+    arb_map_init(&v.heads, ARB_STREAMS_MAX);
     rc = v.store->ops->streams(v.store, verify_stream, &v);
+    if (rc == 0)
+        rc = verify_outcomes(&v);
+    arb_map_free(&v.heads);
     arb_buf_free(&v.scratch);
     free(v.snapshot_text);
     v.store->ops->close(v.store);

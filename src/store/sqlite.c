@@ -111,6 +111,8 @@ static const char *const statement_sql[ARB__SQL_COUNT] = {
      * so that start-up does not grow with the age of the log. The rows after
      * keys_through_rowid are the ones the writer holds in its key tail; both
      * modes read them from the table, so a reader needs no tail. */
+    [ARB__SQL_SELECT_OUTCOMES_ALL] =
+        "SELECT " OUTCOME_COLUMNS " FROM outcomes AS o ORDER BY o.rowid",
     [ARB__SQL_SELECT_CLIENTS] =
         "WITH RECURSIVE client(id) AS (SELECT MIN(client_id) FROM outcome_keys UNION ALL"
         " SELECT (SELECT MIN(client_id) FROM outcome_keys WHERE client_id > client.id)"
@@ -204,6 +206,7 @@ static const arb_store_ops sqlite_ops = {
     .events = arb__sqlite_events,
     .outcome = arb__sqlite_outcome,
     .clients = arb__sqlite_clients,
+    .outcomes = arb__sqlite_outcomes,
     .snapshot_put = arb__sqlite_snapshot_put,
     .snapshot_get = arb__sqlite_snapshot_get,
 };

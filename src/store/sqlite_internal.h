@@ -53,6 +53,7 @@ typedef enum arb__sqlite_statement {
     ARB__SQL_SELECT_OUTCOME_BY_KEY,
     ARB__SQL_SELECT_OUTCOME_ANYWHERE,
     ARB__SQL_SELECT_CLIENTS,
+    ARB__SQL_SELECT_OUTCOMES_ALL,
     ARB__SQL_INSERT_SNAPSHOT,
     ARB__SQL_PRUNE_SNAPSHOTS,
     ARB__SQL_SELECT_SNAPSHOT,
@@ -215,6 +216,7 @@ int arb__sqlite_events(arb_store *store, const char *stream, uint64_t since_seq,
 int arb__sqlite_outcome(arb_store *store, const char *client_id, uint64_t client_seq,
                         arb_store_outcome *row_out, char **payload_out);
 int arb__sqlite_clients(arb_store *store, arb_store_client_fn fn, void *user);
+int arb__sqlite_outcomes(arb_store *store, arb_store_outcome_fn fn, void *user);
 int arb__sqlite_snapshot_get(arb_store *store, const char *stream, uint64_t *seq_out,
                              char **state_out, size_t *state_len_out);
 

@@ -385,6 +385,28 @@ int arb__sqlite_clients(arb_store *base, arb_store_client_fn fn, void *user)
     return scan_end(store, rc, result, "select clients");
 }
 
+int arb__sqlite_outcomes(arb_store *base, arb_store_outcome_fn fn, void *user)
+{
+    arb__sqlite_store *store = arb__sqlite_from(base);
+    ARB_ASSERT(fn != NULL);
+    sqlite3_stmt *statement = NULL;
+    int result = borrow(store, ARB__SQL_SELECT_OUTCOMES_ALL, &statement);
+    if (result != 0)
+        return result;
+    int rc;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        arb_store_outcome row;
+        memset(&row, 0, sizeof row);
+        result = outcome_row(store, statement, &row, NULL);
+        if (result == 0)
+            result = fn(user, &row);
+        if (result != 0)
+            break;
+    }
+    give_back(store, ARB__SQL_SELECT_OUTCOMES_ALL, statement);
+    return scan_end(store, rc, result, "select outcomes");
+}
+
 int arb__sqlite_snapshot_get(arb_store *base, const char *stream, uint64_t *seq_out,
                              char **state_out, size_t *state_len_out)
 {

@@ -80,6 +80,8 @@ typedef int (*arb_store_event_fn)(void *user, const arb_event *event, const char
 typedef int (*arb_store_stream_fn)(void *user, const char *name, const char *kind,
                                    uint64_t head_seq);
 typedef int (*arb_store_client_fn)(void *user, const char *client_id, uint64_t client_seq_max);
+/* An outcome row read back; its payload is not read (payload_json NULL). */
+typedef int (*arb_store_outcome_fn)(void *user, const arb_store_outcome *row);
 
 typedef struct arb_store arb_store;
 
@@ -101,6 +103,9 @@ typedef struct arb_store_ops {
                    arb_store_outcome *row_out, char **payload_out);
     /* The highest client_seq of every client. */
     int (*clients)(arb_store *store, arb_store_client_fn fn, void *user);
+    /* Every outcome row in commit order (for arbiter verify). A callback
+     * returning non-zero stops the scan with that value. */
+    int (*outcomes)(arb_store *store, arb_store_outcome_fn fn, void *user);
     /* Write a snapshot (own transaction) and delete all but the newest
      * ARB_SNAPSHOTS_KEPT of that stream. */
     int (*snapshot_put)(arb_store *store, const char *stream, uint64_t seq, const char *state_json,

@@ -393,6 +393,7 @@ static void test_tampering_is_detected(void **state)
 }
 
 static void test_on_commit_sees_events_in_order(void **state);
+static void test_verify_checks_outcomes(void **state);
 static void test_pipelined_submit(void **state);
 
 int main(void)
@@ -412,6 +413,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tampering_is_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_commit_sees_events_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_submit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_checks_outcomes, setup, teardown),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
@@ -492,4 +494,42 @@ static void test_pipelined_submit(void **state)
     }
     reopen(f);
     assert_int_equal(balance(f, "b"), 30);
+}
+
+/* Acknowledged outcomes and the log must agree: an outcome row removed (an
+ * event nobody was told about), or one whose range points at other events
+ * (an acknowledgement without its effect), fails verify. */
+static void test_verify_checks_outcomes(void **state)
+{
+    fixture *f = *state;
+    admin_seq = 0;
+    open_funded(f, "a", "alice", 1000);
+    open_funded(f, "b", "bob", 0);
+    for (uint64_t i = 1; i <= 3; i++)
+        assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, i, L, "transfer",
+                                      "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 1),
+                         0);
+    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 4, L, "transfer",
+                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 5000),
+                     ARB_EINSUFFICIENT_FUNDS);
+    arb_engine_close(f->engine);
+    f->engine = NULL;
+    arb_verify_report report;
+    assert_int_equal(arb_verify(f->dir, 1, &report), 0);
+    assert_int_equal(report.outcomes, 7); /* 3 admin, 3 transfers, 1 rejection */
+    raw_sql(f->dir, "UPDATE outcomes SET seq_first = 4, seq_last = 4 "
+                    "WHERE client_id = 'alice' AND client_seq = 2");
+    assert_int_equal(arb_verify(f->dir, 1, &report), ARB_ECORRUPT);
+    assert_int_equal(report.seq, 4);
+    assert_non_null(strstr(report.why, "alice/2"));
+    raw_sql(f->dir, "UPDATE outcomes SET seq_first = 5, seq_last = 5 "
+                    "WHERE client_id = 'alice' AND client_seq = 2");
+    assert_int_equal(arb_verify(f->dir, 1, &report), 0);
+    raw_sql(f->dir, "DELETE FROM outcomes WHERE client_id = 'alice' AND client_seq = 3");
+    assert_int_equal(arb_verify(f->dir, 1, &report), ARB_ECORRUPT);
+    assert_non_null(strstr(report.why, "cover 5 events but the log holds 6"));
+    raw_sql(f->dir,
+            "UPDATE outcomes SET seq_last = 99 WHERE client_id = 'alice' AND client_seq = 1");
+    assert_int_equal(arb_verify(f->dir, 1, &report), ARB_ECORRUPT);
+    assert_non_null(strstr(report.why, "not in the log"));
 }
