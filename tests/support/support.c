@@ -3,6 +3,8 @@
  */
 #include "support.h"
 
+#include "core/log.h"
+
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -11,6 +13,17 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Tests print only warnings and errors of the library (ARB_LOG_LEVEL=debug
+ * shows everything), so that a failing test's output is readable. */
+__attribute__((constructor)) static void quiet_logs(void)
+{
+    arb_log_level level = ARB_LOG_WARN;
+    const char *name = getenv("ARB_LOG_LEVEL");
+    if (name != NULL && arb_log_parse_level(name, &level) != 0)
+        level = ARB_LOG_WARN;
+    arb_log_set_level(level);
+}
 
 char *test_mkdtemp(const char *prefix)
 {
