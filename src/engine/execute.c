@@ -115,7 +115,8 @@ void arb__batch_free(arb__batch *batch)
     memset(batch, 0, sizeof *batch);
 }
 
-int64_t arb__engine_now(arb_engine *engine)
+/* The server's clock in Unix ms; never earlier than its last reading. */
+static int64_t engine_now(arb_engine *engine)
 {
     int64_t now;
     if (engine->clock_ms != NULL) {
@@ -579,7 +580,7 @@ int arb_engine_submit(arb_engine *engine, const arb_command *commands, size_t co
     ARB_ASSERT(batch != engine->in_flight);
     batch_reset(batch);
     batch->serial = ++engine->batch_serial;
-    int64_t now = arb__engine_now(engine);
+    int64_t now = engine_now(engine);
     for (size_t i = 0; i < count; i++)
         execute_one(engine, &commands[i], i, outcomes, now);
     for (size_t i = 0; i < count; i++) {
@@ -621,7 +622,7 @@ int arb_engine_tick(arb_engine *engine, size_t *fired_out)
     *fired_out = 0;
     if (engine->read_only)
         return ARB_EUSAGE;
-    int64_t now = arb__engine_now(engine);
+    int64_t now = engine_now(engine);
     uint64_t system_seq = arb_engine_client_seq_max(engine, SYSTEM_CLIENT_ID);
     size_t count = 0;
     const arb__timer *first;

@@ -148,6 +148,5 @@ int arb__batch_init(arb__batch *batch);
 void arb__batch_free(arb__batch *batch);
 /* Wait for the batch in flight and complete it (on_commit, snapshots due). */
 void arb__engine_drain(arb_engine *engine);
-int64_t arb__engine_now(arb_engine *engine);
 
 #endif

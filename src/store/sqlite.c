@@ -146,19 +146,7 @@ static const char *const statement_sql[ARB__SQL_COUNT] = {
  * 64 streams 2.5 times the WAL frames per commit for the events alone. */
 static int migrate_0_to_1(sqlite3 *db)
 {
-    static const char sql[] =
-        "CREATE TABLE streams(name TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;"
-        "CREATE TABLE events(stream TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
-        " data TEXT NOT NULL, client_id TEXT NOT NULL, client_seq INTEGER NOT NULL,"
-        " applied_at INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(stream, seq));"
-        "CREATE TABLE outcomes(client_id TEXT NOT NULL, client_seq INTEGER NOT NULL,"
-        " fingerprint BLOB NOT NULL, stream TEXT NOT NULL, status INTEGER NOT NULL,"
-        " seq_first INTEGER, seq_last INTEGER, code INTEGER, code_name TEXT, message TEXT,"
-        " payload TEXT, version INTEGER NOT NULL, decided_at INTEGER NOT NULL,"
-        " PRIMARY KEY(client_id, client_seq));"
-        "CREATE TABLE snapshots(stream TEXT NOT NULL, seq INTEGER NOT NULL,"
-        " state TEXT NOT NULL, PRIMARY KEY(stream, seq)) WITHOUT ROWID;";
-    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return sqlite3_exec(db, ARB__SQLITE_SCHEMA_V1, NULL, NULL, NULL);
 }
 
 /* Version 2: the (client_id, client_seq) index moves out of outcomes into

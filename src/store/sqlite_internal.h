@@ -37,6 +37,22 @@
 #include "store/store.h"
 
 /* The prepared statements, by role. Their SQL is in sqlite.c. */
+/* The schema of version 1, frozen: migrate_0_to_1 creates it, and the store
+ * tests build a version-1 database from it to test migrate_1_to_2. Never
+ * edit it; change the schema with a new migration. */
+#define ARB__SQLITE_SCHEMA_V1                                                                      \
+    "CREATE TABLE streams(name TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;"               \
+    "CREATE TABLE events(stream TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"          \
+    " data TEXT NOT NULL, client_id TEXT NOT NULL, client_seq INTEGER NOT NULL,"                   \
+    " applied_at INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(stream, seq));"                 \
+    "CREATE TABLE outcomes(client_id TEXT NOT NULL, client_seq INTEGER NOT NULL,"                  \
+    " fingerprint BLOB NOT NULL, stream TEXT NOT NULL, status INTEGER NOT NULL,"                   \
+    " seq_first INTEGER, seq_last INTEGER, code INTEGER, code_name TEXT, message TEXT,"            \
+    " payload TEXT, version INTEGER NOT NULL, decided_at INTEGER NOT NULL,"                        \
+    " PRIMARY KEY(client_id, client_seq));"                                                        \
+    "CREATE TABLE snapshots(stream TEXT NOT NULL, seq INTEGER NOT NULL,"                           \
+    " state TEXT NOT NULL, PRIMARY KEY(stream, seq)) WITHOUT ROWID;"
+
 typedef enum arb__sqlite_statement {
     ARB__SQL_BEGIN = 0,
     ARB__SQL_COMMIT,

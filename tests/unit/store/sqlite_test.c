@@ -20,6 +20,7 @@
 
 #include "arbiter/error.h"
 #include "core/log.h"
+#include "store/sqlite_internal.h"
 #include "store/store.h"
 #include "support.h"
 
@@ -1031,19 +1032,7 @@ static void test_failed_commit_leaves_tail(void **state)
 
 /* The version-1 schema (migrate_0_to_1 of sqlite.c), as an older arbiter
  * left it. */
-static const char schema_v1[] =
-    "CREATE TABLE streams(name TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE events(stream TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
-    " data TEXT NOT NULL, client_id TEXT NOT NULL, client_seq INTEGER NOT NULL,"
-    " applied_at INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(stream, seq));"
-    "CREATE TABLE outcomes(client_id TEXT NOT NULL, client_seq INTEGER NOT NULL,"
-    " fingerprint BLOB NOT NULL, stream TEXT NOT NULL, status INTEGER NOT NULL,"
-    " seq_first INTEGER, seq_last INTEGER, code INTEGER, code_name TEXT, message TEXT,"
-    " payload TEXT, version INTEGER NOT NULL, decided_at INTEGER NOT NULL,"
-    " PRIMARY KEY(client_id, client_seq));"
-    "CREATE TABLE snapshots(stream TEXT NOT NULL, seq INTEGER NOT NULL,"
-    " state TEXT NOT NULL, PRIMARY KEY(stream, seq)) WITHOUT ROWID;"
-    "PRAGMA user_version = 1;";
+static const char schema_v1[] = ARB__SQLITE_SCHEMA_V1 "PRAGMA user_version = 1;";
 
 static void raw_insert_outcome(sqlite3 *db, const arb_store_outcome *row)
 {
