@@ -69,6 +69,22 @@ static void open_funded(fixture *f, const char *account, const char *owner, long
                          0);
 }
 
+/* The start of most tests: a (alice's, funded with amount) and b (bob's, empty). */
+static void two_accounts(fixture *f, long amount)
+{
+    admin_seq = 0;
+    open_funded(f, "a", "alice", amount);
+    open_funded(f, "b", "bob", 0);
+}
+
+/* alice proposes a transfer of amount from a to b as client_seq seq; returns
+ * the outcome's code (0 committed) and fills *outcome when not NULL. */
+static int transfer(fixture *f, arb_outcome *outcome, uint64_t seq, long amount)
+{
+    return test_propose(f->engine, outcome, "alice", ARB_ROLE_USER, seq, L, "transfer",
+                        "{s:s,s:s,s:I}", "from", "a", "to", "b", "amount", (json_int_t)amount);
+}
+
 static json_int_t balance(fixture *f, const char *account)
 {
     json_t *state = test_state(f->engine, L, NULL);
@@ -82,14 +98,11 @@ static json_int_t balance(fixture *f, const char *account)
 static void test_seq_is_contiguous(void **state)
 {
     fixture *f = *state;
-    admin_seq = 0;
-    open_funded(f, "a", "alice", 1000);
-    open_funded(f, "b", "bob", 0);
+    two_accounts(f, 1000);
     uint64_t expected = 4; /* a: open + deposit, b: open */
     for (uint64_t i = 1; i <= 20; i++) {
         arb_outcome out;
-        int code = test_propose(f->engine, &out, "alice", ARB_ROLE_USER, i, L, "transfer",
-                                "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 10);
+        int code = transfer(f, &out, i, 10);
         assert_int_equal(code, 0);
         assert_int_equal(out.seq_first, expected);
         assert_int_equal(out.seq_last, expected);
@@ -111,17 +124,11 @@ static void test_seq_is_contiguous(void **state)
 static void test_resend_committed_is_replayed(void **state)
 {
     fixture *f = *state;
-    admin_seq = 0;
-    open_funded(f, "a", "alice", 1000);
-    open_funded(f, "b", "bob", 0);
+    two_accounts(f, 1000);
     arb_outcome first, again;
-    assert_int_equal(test_propose(f->engine, &first, "alice", ARB_ROLE_USER, 7, L, "transfer",
-                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 30),
-                     0);
+    assert_int_equal(transfer(f, &first, 7, 30), 0);
     assert_false(first.replay);
-    assert_int_equal(test_propose(f->engine, &again, "alice", ARB_ROLE_USER, 7, L, "transfer",
-                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 30),
-                     0);
+    assert_int_equal(transfer(f, &again, 7, 30), 0);
     assert_true(again.replay);
     assert_int_equal(again.seq_first, first.seq_first);
     assert_true(json_equal(again.result, first.result) || (!again.result && !first.result));
@@ -130,9 +137,7 @@ static void test_resend_committed_is_replayed(void **state)
     arb_outcome_clear(&again);
     /* And after a restart the stored outcome answers. */
     reopen(f);
-    assert_int_equal(test_propose(f->engine, &again, "alice", ARB_ROLE_USER, 7, L, "transfer",
-                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 30),
-                     0);
+    assert_int_equal(transfer(f, &again, 7, 30), 0);
     assert_true(again.replay);
     assert_int_equal(balance(f, "b"), 30);
     arb_outcome_clear(&again);
@@ -141,13 +146,9 @@ static void test_resend_committed_is_replayed(void **state)
 static void test_resend_rejected_is_same_rejection(void **state)
 {
     fixture *f = *state;
-    admin_seq = 0;
-    open_funded(f, "a", "alice", 10);
-    open_funded(f, "b", "bob", 0);
+    two_accounts(f, 10);
     arb_outcome out;
-    assert_int_equal(test_propose(f->engine, &out, "alice", ARB_ROLE_USER, 1, L, "transfer",
-                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 50),
-                     ARB_EINSUFFICIENT_FUNDS);
+    assert_int_equal(transfer(f, &out, 1, 50), ARB_EINSUFFICIENT_FUNDS);
     uint64_t version = out.version;
     arb_outcome_clear(&out);
     /* Funds arrive; the retry must still get the original answer. */
@@ -155,9 +156,7 @@ static void test_resend_rejected_is_same_rejection(void **state)
                                   "deposit", "{s:s,s:i}", "account", "a", "amount", 100),
                      0);
     reopen(f);
-    assert_int_equal(test_propose(f->engine, &out, "alice", ARB_ROLE_USER, 1, L, "transfer",
-                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 50),
-                     ARB_EINSUFFICIENT_FUNDS);
+    assert_int_equal(transfer(f, &out, 1, 50), ARB_EINSUFFICIENT_FUNDS);
     assert_true(out.replay);
     assert_int_equal(out.version, version);
     arb_outcome_clear(&out);
@@ -167,9 +166,7 @@ static void test_resend_rejected_is_same_rejection(void **state)
 static void test_duplicate_inside_one_batch(void **state)
 {
     fixture *f = *state;
-    admin_seq = 0;
-    open_funded(f, "a", "alice", 1000);
-    open_funded(f, "b", "bob", 0);
+    two_accounts(f, 1000);
     arb_command commands[3];
     arb_outcome outcomes[3];
     for (int i = 0; i < 3; i++)
@@ -191,28 +188,18 @@ static void test_duplicate_inside_one_batch(void **state)
 static void test_key_reused_with_other_content(void **state)
 {
     fixture *f = *state;
-    admin_seq = 0;
-    open_funded(f, "a", "alice", 1000);
-    open_funded(f, "b", "bob", 0);
-    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 3, L, "transfer",
-                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 5),
-                     0);
-    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 3, L, "transfer",
-                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 500),
-                     ARB_EIDEMPOTENCY_KEY_REUSED);
+    two_accounts(f, 1000);
+    assert_int_equal(transfer(f, NULL, 3, 5), 0);
+    assert_int_equal(transfer(f, NULL, 3, 500), ARB_EIDEMPOTENCY_KEY_REUSED);
     reopen(f);
-    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 3, L, "transfer",
-                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 6),
-                     ARB_EIDEMPOTENCY_KEY_REUSED);
+    assert_int_equal(transfer(f, NULL, 3, 6), ARB_EIDEMPOTENCY_KEY_REUSED);
     assert_int_equal(balance(f, "b"), 5);
 }
 
 static void test_expect_version(void **state)
 {
     fixture *f = *state;
-    admin_seq = 0;
-    open_funded(f, "a", "alice", 1000);
-    open_funded(f, "b", "bob", 0);
+    two_accounts(f, 1000);
     arb_command command;
     arb_outcome out;
     test_command(&command, "alice", ARB_ROLE_USER, 1, L, "transfer", "{s:s,s:s,s:i}", "from", "a",
@@ -283,9 +270,7 @@ static void test_invalid_keys(void **state)
 static void test_hold_expires_by_timer_and_across_restart(void **state)
 {
     fixture *f = *state;
-    admin_seq = 0;
-    open_funded(f, "a", "alice", 1000);
-    open_funded(f, "b", "bob", 0);
+    two_accounts(f, 1000);
     arb_outcome out;
     assert_int_equal(test_propose(f->engine, &out, "alice", ARB_ROLE_USER, 1, L, "hold",
                                   "{s:s,s:s,s:i,s:i}", "from", "a", "to", "b", "amount", 100,
@@ -322,16 +307,12 @@ static void test_timer_restored_from_snapshot(void **state)
     fixture *f = *state;
     f->snapshot_every = 1;
     reopen(f);
-    admin_seq = 0;
-    open_funded(f, "a", "alice", 1000);
-    open_funded(f, "b", "bob", 0);
+    two_accounts(f, 1000);
     assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 1, L, "hold",
                                   "{s:s,s:s,s:i,s:i}", "from", "a", "to", "b", "amount", 100,
                                   "timeout_s", 30),
                      0);
-    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 2, L, "transfer",
-                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 1),
-                     0);
+    assert_int_equal(transfer(f, NULL, 2, 1), 0);
     reopen(f); /* state now comes from the snapshot at seq 5, not from replay */
     assert_int_equal(arb_engine_next_deadline(f->engine), f->clock.now_ms + 30000);
     f->clock.now_ms += 30000;
@@ -361,13 +342,9 @@ static void raw_sql(const char *dir, const char *sql)
 static void test_tampering_is_detected(void **state)
 {
     fixture *f = *state;
-    admin_seq = 0;
-    open_funded(f, "a", "alice", 1000);
-    open_funded(f, "b", "bob", 0);
+    two_accounts(f, 1000);
     for (uint64_t i = 1; i <= 10; i++)
-        assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, i, L, "transfer",
-                                      "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 1),
-                         0);
+        assert_int_equal(transfer(f, NULL, i, 1), 0);
     arb_engine_close(f->engine);
     f->engine = NULL;
     arb_verify_report report;
@@ -449,9 +426,7 @@ static void test_on_commit_sees_events_in_order(void **state)
     fixture *f = *state;
     seen s = {.next_seq = 1};
     reopen_with_on_commit(f, &s);
-    admin_seq = 0;
-    open_funded(f, "a", "alice", 1000);
-    open_funded(f, "b", "bob", 0);
+    two_accounts(f, 1000);
     assert_int_equal(s.calls, 3);
     assert_int_equal(s.next_seq, 4);
 }
@@ -464,9 +439,7 @@ static void test_pipelined_submit(void **state)
     fixture *f = *state;
     seen s = {.next_seq = 1};
     reopen_with_on_commit(f, &s);
-    admin_seq = 0;
-    open_funded(f, "a", "alice", 1000);
-    open_funded(f, "b", "bob", 0);
+    two_accounts(f, 1000);
     arb_command first[2], second[2];
     arb_outcome out1[2], out2[2];
     for (int i = 0; i < 2; i++)
@@ -502,16 +475,10 @@ static void test_pipelined_submit(void **state)
 static void test_verify_checks_outcomes(void **state)
 {
     fixture *f = *state;
-    admin_seq = 0;
-    open_funded(f, "a", "alice", 1000);
-    open_funded(f, "b", "bob", 0);
+    two_accounts(f, 1000);
     for (uint64_t i = 1; i <= 3; i++)
-        assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, i, L, "transfer",
-                                      "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 1),
-                         0);
-    assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 4, L, "transfer",
-                                  "{s:s,s:s,s:i}", "from", "a", "to", "b", "amount", 5000),
-                     ARB_EINSUFFICIENT_FUNDS);
+        assert_int_equal(transfer(f, NULL, i, 1), 0);
+    assert_int_equal(transfer(f, NULL, 4, 5000), ARB_EINSUFFICIENT_FUNDS);
     arb_engine_close(f->engine);
     f->engine = NULL;
     arb_verify_report report;
