@@ -7,7 +7,7 @@
 
 BUILD ?= build
 CC ?= cc
-PKGS := jansson libsodium sqlite3
+PKGS := jansson libsodium sqlite3 libwebsockets
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)

@@ -101,6 +101,30 @@
  * longer unknown key is cut to this many bytes. */
 #define ARB_WIRE_FIELD_BYTES_MAX 64
 
+/* Network front end (src/net). */
+
+/* Connections (WebSocket and HTTP) served at once; past it new ones are
+ * refused at accept. */
+#define ARB_NET_CONNECTIONS_MAX 4096
+/* Bytes queued for one connection and not yet written. A reader that falls
+ * this far behind is closed with a reason (it resumes with subscribe since);
+ * the engine never waits for it. */
+#define ARB_NET_OUTBOUND_BYTES_MAX (16 * 1024 * 1024)
+/* Proposals queued from the network to the engine thread, all connections
+ * together; past it proposals get OVERLOADED (HTTP 503). */
+#define ARB_NET_QUEUE_PROPOSALS_MAX (64 * 1024)
+/* A subscribe with since at most this many events behind gets the missing
+ * events as patches; further behind, a snapshot. */
+#define ARB_NET_CATCHUP_EVENTS_MAX 1000
+/* Seconds without a frame before a WebSocket is closed (a ping counts). */
+#define ARB_NET_IDLE_TIMEOUT_S_DEFAULT 60
+/* An HTTP request body (a command, a sync). */
+#define ARB_HTTP_BODY_BYTES_MAX ARB_WIRE_FRAME_BYTES_MAX
+/* Events one GET .../events answers with at most. */
+#define ARB_HTTP_EVENTS_LIMIT_MAX 1000
+/* Longest long-poll (wait=S) of GET .../events, seconds. */
+#define ARB_HTTP_WAIT_S_MAX 60
+
 /* Ledger domain. */
 
 /* Accounts in one ledger stream. */
