@@ -56,6 +56,33 @@ void arb_engine_close(arb_engine *engine);
 int arb_engine_execute(arb_engine *engine, const arb_command *commands, size_t count,
                        arb_outcome *outcomes);
 
+/* Decide commands[0..count) as one all-or-nothing group and commit them
+ * as one batch; on return every outcome is durable (like execute).
+ * Proposals already decided earlier (a resend: same client_id and
+ * client_seq) get their stored outcome, marked replay, and take no part.
+ * If every other proposal is accepted, all are applied in order, each
+ * seeing the effects of those before it (on any streams). If one is
+ * rejected, none is applied: it gets its own code, and every other new
+ * proposal gets ARB_EABORTED with details {"failed": INDEX} (INDEX of the
+ * first rejected one in commands). Every rejection is recorded, so a resend
+ * of the group gets the same outcomes.
+ *
+ * Details of an aborted group: it leaves no event, no state change, no new
+ * stream and no timer behind; the rejections' version is the stream's
+ * version, which the group did not change. A proposal whose key is invalid
+ * (it cannot be recorded) or reused for other content is a rejection like
+ * any other and aborts the group. A duplicate inside the group (the same
+ * client_seq twice) gets its first occurrence's outcome, marked replay, as
+ * in execute. Rejections of the system principal are recorded too (execute
+ * drops them as stale timers). The clock is read once for the whole group.
+ *
+ * count is 1..ARB_BATCH_PROPOSALS_MAX; returns 0, or the misuse codes of
+ * execute with nothing decided. Cost: every existing stream the group
+ * changes is copied (rules->snapshot_save) so that an abort can restore it,
+ * and the pipeline is drained before the group is decided. */
+int arb_engine_execute_atomic(arb_engine *engine, const arb_command *commands, size_t count,
+                              arb_outcome *outcomes);
+
 /* The pipelined form of execute, for a caller that keeps the disk busy:
  * decides commands[0..count) now, waits until the batch of the PREVIOUS
  * submit is durable (its on_commit has run), hands this batch to the
@@ -90,6 +117,30 @@ int arb_engine_state(arb_engine *engine, const char *stream, const arb_principal
  * most limit (0: all). */
 int arb_engine_events(arb_engine *engine, const char *stream, uint64_t since_seq, uint64_t limit,
                       json_t **events_out);
+
+/* The same, as viewer may see them: each event's data passes through the
+ * rule module's redact; an event the viewer may not see is left out (seq
+ * still orders what remains). viewer NULL: everything, unredacted. */
+int arb_engine_events_as(arb_engine *engine, const char *stream, uint64_t since_seq, uint64_t limit,
+                         const arb_principal *viewer, json_t **events_out);
+
+/* Replace the on_commit callback given at open (the network front end sets
+ * it once, before any proposal). Engine thread only. */
+void arb_engine_set_on_commit(arb_engine *engine,
+                              void (*on_commit)(void *user, const arb_event *events, size_t count),
+                              void *user);
+
+/* A callback run on the committer thread each time a submitted batch has
+ * been written (durable, or failed: the next submit/flush then aborts). It
+ * must be quick and thread-safe: it lets an engine thread that waits for
+ * other work (new proposals) wake when the batch in flight is done, and
+ * collect it with arb_engine_flush without blocking. Set it with nothing in
+ * flight. NULL: none. */
+void arb_engine_set_on_written(arb_engine *engine, void (*on_written)(void *user), void *user);
+
+/* True while a submitted batch is still being written: arb_engine_flush
+ * would block. Engine thread only. */
+bool arb_engine_writing(arb_engine *engine);
 
 /* Names of all streams (array, new reference). */
 int arb_engine_streams(arb_engine *engine, json_t **streams_out);

@@ -36,6 +36,13 @@ static void *committer_main(void *arg)
         committer->batch = NULL;
         committer->busy = false;
         pthread_cond_broadcast(&committer->cond);
+        void (*on_written)(void *user) = committer->on_written;
+        void *user = committer->on_written_user;
+        if (on_written != NULL) {
+            pthread_mutex_unlock(&committer->mutex);
+            on_written(user);
+            pthread_mutex_lock(&committer->mutex);
+        }
     }
     pthread_mutex_unlock(&committer->mutex);
     return NULL;
@@ -83,6 +90,14 @@ int arb__committer_wait(arb__committer *committer)
     committer->result = 0;
     pthread_mutex_unlock(&committer->mutex);
     return rc;
+}
+
+bool arb__committer_busy(arb__committer *committer)
+{
+    pthread_mutex_lock(&committer->mutex);
+    bool busy = committer->busy;
+    pthread_mutex_unlock(&committer->mutex);
+    return busy;
 }
 
 void arb__committer_stop(arb__committer *committer)

@@ -240,38 +240,80 @@ int arb_engine_state(arb_engine *engine, const char *stream_name, const arb_prin
     return *state_out != NULL ? 0 : ARB_ENOMEM;
 }
 
+typedef struct events_reader {
+    json_t *array;
+    const arb_rules *rules;
+    const arb_principal *viewer; /* NULL: unredacted */
+} events_reader;
+
 static int append_event_json(void *user, const arb_event *event, const char *data_json, size_t len)
 {
-    json_t *array = user;
+    events_reader *reader = user;
     arb_event copy = *event;
     char why[128];
     int rc = arb_json_parse(data_json, len, ARB_EVENT_BYTES_MAX, &copy.data, why, sizeof why);
     if (rc != 0)
         return ARB_ECORRUPT;
+    if (reader->viewer != NULL) {
+        json_t *seen = reader->rules->redact(&copy, reader->viewer);
+        json_decref(copy.data);
+        if (seen == NULL)
+            return 0; /* not for this viewer */
+        copy.data = seen;
+    }
     json_t *item = arb_event_to_json(&copy);
     json_decref(copy.data);
-    return json_array_append_new(array, item) == 0 ? 0 : ARB_ENOMEM;
+    return json_array_append_new(reader->array, item) == 0 ? 0 : ARB_ENOMEM;
+}
+
+int arb_engine_events_as(arb_engine *engine, const char *stream_name, uint64_t since_seq,
+                         uint64_t limit, const arb_principal *viewer, json_t **events_out)
+{
+    *events_out = NULL;
+    const arb__stream *stream = arb_map_get(&engine->streams, stream_name);
+    if (stream == NULL)
+        return ARB_ESTREAM_NOT_FOUND;
+    if (!engine->read_only)
+        arb__engine_drain(engine); /* the store has one user at a time */
+    events_reader reader = {.array = json_array(), .rules = stream->rules, .viewer = viewer};
+    if (reader.array == NULL)
+        return ARB_ENOMEM;
+    int rc = engine->store->ops->events(engine->store, stream_name, since_seq, limit,
+                                        append_event_json, &reader);
+    if (rc != 0) {
+        json_decref(reader.array);
+        return rc;
+    }
+    *events_out = reader.array;
+    return 0;
 }
 
 int arb_engine_events(arb_engine *engine, const char *stream, uint64_t since_seq, uint64_t limit,
                       json_t **events_out)
 {
-    *events_out = NULL;
-    if (arb_map_get(&engine->streams, stream) == NULL)
-        return ARB_ESTREAM_NOT_FOUND;
-    if (!engine->read_only)
-        arb__engine_drain(engine); /* the store has one user at a time */
-    json_t *events = json_array();
-    if (events == NULL)
-        return ARB_ENOMEM;
-    int rc = engine->store->ops->events(engine->store, stream, since_seq, limit, append_event_json,
-                                        events);
-    if (rc != 0) {
-        json_decref(events);
-        return rc;
-    }
-    *events_out = events;
-    return 0;
+    return arb_engine_events_as(engine, stream, since_seq, limit, NULL, events_out);
+}
+
+void arb_engine_set_on_written(arb_engine *engine, void (*on_written)(void *user), void *user)
+{
+    ARB_ASSERT(engine->in_flight == NULL);
+    pthread_mutex_lock(&engine->committer.mutex);
+    engine->committer.on_written = on_written;
+    engine->committer.on_written_user = user;
+    pthread_mutex_unlock(&engine->committer.mutex);
+}
+
+bool arb_engine_writing(arb_engine *engine)
+{
+    return engine->in_flight != NULL && arb__committer_busy(&engine->committer);
+}
+
+void arb_engine_set_on_commit(arb_engine *engine,
+                              void (*on_commit)(void *user, const arb_event *events, size_t count),
+                              void *user)
+{
+    engine->on_commit = on_commit;
+    engine->on_commit_user = user;
 }
 
 static int append_name(void *user, const char *key, void *value)

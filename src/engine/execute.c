@@ -13,6 +13,10 @@
  *   one store transaction for all events and outcome rows; fsync
  *   only then: outcomes returned, on_commit called, snapshots taken
  *
+ * All-or-nothing groups (atomic.c) run through this same path with
+ * engine->group set: append_events then saves a stream before its first
+ * change and holds the group's deadlines apart, so that an abort can undo.
+ *
  * Invariants: every command gets exactly one outcome; per stream, event seqs
  * are contiguous and each event's hash chains to the previous one; nothing
  * is returned before the commit is durable. A failed commit aborts the
@@ -317,11 +321,16 @@ static int append_events(arb_engine *engine, arb__stream *stream, const arb_comm
         rc = arb_canon_json(&batch->texts, decision->events[i].data);
         batch->event_data_len[first + i] = batch->texts.len - batch->event_data_offset[first + i];
     }
+    /* In an all-or-nothing group, the stream is saved before its first change
+     * and the deadlines wait in the group until it commits (atomic.c). */
+    if (rc == 0 && engine->group != NULL && stream->touched_serial != batch->serial)
+        rc = arb__group_save_stream(engine, stream);
     if (rc != 0) {
         batch->texts.len = texts_len;
         return rc == ARB_ENOMEM ? rc : ARB_EINVALID_ARGUMENT;
     }
-    arb__timer_target target = {.heap = &engine->timers, .stream = stream};
+    arb__timer_target target = {
+        .heap = engine->group != NULL ? &engine->group->timers : &engine->timers, .stream = stream};
     arb_timer_sink sink = arb__timer_sink(&target);
     for (size_t i = 0; i < decision->event_count; i++) {
         arb_event *event = &batch->events[first + i];
@@ -384,7 +393,9 @@ static void decide(arb_engine *engine, arb__stream *stream, const arb_command *c
         outcome->details = decision->details;
         decision->details = NULL;
     } else {
-        reject(outcome, code, NULL, 0, "the rules produced an event that cannot be encoded");
+        reject(outcome, code, NULL, 0,
+               code == ARB_ENOMEM ? arb_err_message(code)
+                                  : "the rules produced an event that cannot be encoded");
     }
     outcome->version = stream->seq;
     arb_decision_clear(decision);
@@ -426,8 +437,26 @@ static void record(arb_engine *engine, const arb_outcome *outcome, size_t index,
         engine->clients_incomplete = true;
 }
 
-static void execute_one(arb_engine *engine, const arb_command *command, size_t index,
-                        arb_outcome *outcomes, int64_t now)
+/* A proposal with a valid, unseen key: its stream, the expected version,
+ * then the rules. */
+static void decide_new(arb_engine *engine, const arb_command *command, int64_t now,
+                       arb_outcome *outcome)
+{
+    arb__stream *stream = NULL;
+    int rc = stream_for(engine, command, &stream);
+    if (rc != 0) {
+        reject(outcome, rc, json_pack("{s:s}", "stream", command->stream), 0, arb_err_message(rc));
+    } else if (command->has_expect && command->expect != stream->seq) {
+        reject(outcome, ARB_EVERSION_CONFLICT,
+               json_pack("{s:I}", "version", (json_int_t)stream->seq), stream->seq,
+               arb_err_message(ARB_EVERSION_CONFLICT));
+    } else {
+        decide(engine, stream, command, now, outcome);
+    }
+}
+
+void arb__execute_one(arb_engine *engine, const arb_command *command, size_t index,
+                      arb_outcome *outcomes, int64_t now)
 {
     arb_outcome *outcome = &outcomes[index];
     arb_outcome_init(outcome);
@@ -454,19 +483,14 @@ static void execute_one(arb_engine *engine, const arb_command *command, size_t i
     if ((command->client_seq <= seen || (seen == 0 && engine->clients_incomplete)) &&
         find_earlier(engine, command, fp, outcome))
         return;
-    arb__stream *stream = NULL;
-    rc = stream_for(engine, command, &stream);
-    if (rc != 0) {
-        reject(outcome, rc, json_pack("{s:s}", "stream", command->stream), 0, arb_err_message(rc));
-    } else if (command->has_expect && command->expect != stream->seq) {
-        reject(outcome, ARB_EVERSION_CONFLICT,
-               json_pack("{s:I}", "version", (json_int_t)stream->seq), stream->seq,
-               arb_err_message(ARB_EVERSION_CONFLICT));
-    } else {
-        decide(engine, stream, command, now, outcome);
-    }
-    /* A stale timer's rejection is noise, not an outcome anyone waits for. */
-    if (command->principal.role == ARB_ROLE_SYSTEM && outcome->kind == ARB_OUTCOME_REJECTED)
+    if (engine->group != NULL && engine->group->aborting)
+        arb__group_verdict(engine, command, index, outcome);
+    else
+        decide_new(engine, command, now, outcome);
+    /* A stale timer's rejection is noise, not an outcome anyone waits for.
+     * In a group every rejection is kept, so that a resend is answered alike. */
+    if (command->principal.role == ARB_ROLE_SYSTEM && outcome->kind == ARB_OUTCOME_REJECTED &&
+        engine->group == NULL)
         return;
     record(engine, outcome, index, fp, now);
 }
@@ -567,22 +591,26 @@ static void take_snapshots(arb_engine *engine)
     arb_map_foreach(&engine->streams, snapshot_one, engine);
 }
 
-int arb_engine_submit(arb_engine *engine, const arb_command *commands, size_t count,
-                      arb_outcome *outcomes)
+void arb__batch_discard(arb_engine *engine)
 {
-    if (engine->read_only)
-        return ARB_EUSAGE;
-    if (count == 0 || count > ARB_BATCH_PROPOSALS_MAX)
-        return ARB_ELIMIT;
-    if (engine->snapshot_due)
-        take_snapshots(engine);
     arb__batch *batch = engine->batch;
     ARB_ASSERT(batch != engine->in_flight);
     batch_reset(batch);
     batch->serial = ++engine->batch_serial;
-    int64_t now = engine_now(engine);
-    for (size_t i = 0; i < count; i++)
-        execute_one(engine, &commands[i], i, outcomes, now);
+}
+
+int64_t arb__batch_begin(arb_engine *engine)
+{
+    if (engine->snapshot_due)
+        take_snapshots(engine);
+    arb__batch_discard(engine);
+    return engine_now(engine);
+}
+
+void arb__batch_end(arb_engine *engine, size_t count, arb_outcome *outcomes)
+{
+    arb__batch *batch = engine->batch;
+    ARB_ASSERT(count <= ARB_BATCH_PROPOSALS_MAX);
     for (size_t i = 0; i < count; i++) {
         arb_outcome *outcome = &outcomes[i];
         if (outcome->kind != ARB_OUTCOME_COMMITTED || outcome->replay)
@@ -597,6 +625,20 @@ int arb_engine_submit(arb_engine *engine, const arb_command *commands, size_t co
         engine->in_flight = batch;
         engine->batch = batch == &engine->slots[0] ? &engine->slots[1] : &engine->slots[0];
     }
+}
+
+int arb_engine_submit(arb_engine *engine, const arb_command *commands, size_t count,
+                      arb_outcome *outcomes)
+{
+    if (engine->read_only)
+        return ARB_EUSAGE;
+    if (count == 0 || count > ARB_BATCH_PROPOSALS_MAX)
+        return ARB_ELIMIT;
+    ARB_ASSERT(engine->group == NULL);
+    int64_t now = arb__batch_begin(engine);
+    for (size_t i = 0; i < count; i++)
+        arb__execute_one(engine, &commands[i], i, outcomes, now);
+    arb__batch_end(engine, count, outcomes);
     return 0;
 }
 

@@ -4,8 +4,11 @@
  * verify. Nothing outside src/engine/ includes this.
  *
  * Ownership: the engine owns every stream (and through it the rule state),
- * the store, the timer heap and the batch scratch. Streams live until
- * arb_engine_close, so the timer heap and the batch may point at them.
+ * the store, the timer heap, the batch scratch and the group slot. Streams
+ * live until arb_engine_close, so the timer heap and the batch may point at
+ * them; the one exception is a stream created by an aborted all-or-nothing
+ * group, which atomic.c frees after dropping the only pointers to it (the
+ * batch's lists and the group's own deadlines).
  */
 #ifndef ARB_ENGINE_INTERNAL_H
 #define ARB_ENGINE_INTERNAL_H
@@ -79,13 +82,40 @@ typedef struct arb__committer {
     bool stop;
     bool started;
     int result;
+    /* Called on the committer thread, outside its mutex, after each batch
+     * is written (or failed): lets a waiting engine thread wake. */
+    void (*on_written)(void *user);
+    void *on_written_user;
 } arb__committer;
 
 int arb__committer_start(arb__committer *committer, arb_store *store);
 void arb__committer_post(arb__committer *committer, const arb_store_batch *batch);
 /* Wait until no batch is in flight; returns the last commit's status. */
 int arb__committer_wait(arb__committer *committer);
+/* True while a posted batch is not yet written. */
+bool arb__committer_busy(arb__committer *committer);
 void arb__committer_stop(arb__committer *committer);
+
+/* An all-or-nothing group being decided (atomic.c). The group is the whole
+ * batch slot; while it is decided, execute.c saves each existing stream
+ * before its first change (arb__group_save_stream) and sends the deadlines
+ * of the group's events to timers instead of the engine's heap, so that an
+ * abort can put everything back. */
+typedef struct arb__group_saved {
+    arb__stream *stream;
+    uint64_t seq;                      /* the stream's version before the group */
+    uint8_t head_hash[ARB_HASH_BYTES]; /* and its head hash */
+    json_t *snapshot;                  /* owned; rules->snapshot_save of its state */
+} arb__group_saved;
+
+typedef struct arb__group {
+    bool aborting;              /* the second pass: abort verdicts instead of decide */
+    size_t failed;              /* index of the first rejected proposal */
+    arb_outcome failed_outcome; /* its rejection from the first pass (owned) */
+    arb__group_saved saved[ARB_BATCH_PROPOSALS_MAX];
+    size_t saved_count;
+    arb__timer_heap timers; /* deadlines of the group's events, not yet armed */
+} arb__group;
 
 struct arb_engine {
     arb_store *store;
@@ -115,6 +145,9 @@ struct arb_engine {
     arb_decision decision;      /* scratch for one decide call */
     arb_command *tick_commands; /* ARB_TIMERS_PER_TICK_MAX, for arb_engine_tick */
     arb_outcome *tick_outcomes;
+    /* The group being decided by arb_engine_execute_atomic, or NULL. */
+    arb__group *group;
+    arb__group group_slot; /* what group points at; idle between calls */
 };
 
 /* Timers (timers.c). */
@@ -148,5 +181,29 @@ int arb__batch_init(arb__batch *batch);
 void arb__batch_free(arb__batch *batch);
 /* Wait for the batch in flight and complete it (on_commit, snapshots due). */
 void arb__engine_drain(arb_engine *engine);
+/* Start deciding into the batch slot: snapshots due first, then an empty
+ * slot with a new serial. Returns the clock reading for the whole batch. */
+int64_t arb__batch_begin(arb_engine *engine);
+/* Empty the batch slot again (its events released) under a new serial,
+ * without reading the clock: for an aborted group (atomic.c). */
+void arb__batch_discard(arb_engine *engine);
+/* Decide commands[index] into the batch slot, filling outcomes[index]. */
+void arb__execute_one(arb_engine *engine, const arb_command *command, size_t index,
+                      arb_outcome *outcomes, int64_t now);
+/* Point the outcomes at their events and hand the slot to the committer
+ * (after the previous batch is durable). */
+void arb__batch_end(arb_engine *engine, size_t count, arb_outcome *outcomes);
+
+/* Timers moved from one heap to another (atomic.c arms a group's deadlines). */
+void arb__timers_move(arb__timer_heap *to, arb__timer_heap *from);
+
+/* All-or-nothing groups (atomic.c), called from execute.c while
+ * engine->group is set. save_stream: keep what is needed to undo the group's
+ * changes to stream; called once per stream, before its first change in the
+ * batch. 0 or ARB_ENOMEM (nothing changed then). verdict: the second pass's
+ * outcome for a new proposal of an aborted group, in place of deciding it. */
+int arb__group_save_stream(arb_engine *engine, arb__stream *stream);
+void arb__group_verdict(arb_engine *engine, const arb_command *command, size_t index,
+                        arb_outcome *outcome);
 
 #endif

@@ -92,6 +92,20 @@ void arb__timers_pop(arb__timer_heap *heap, arb__timer *timer_out)
     }
 }
 
+void arb__timers_move(arb__timer_heap *to, arb__timer_heap *from)
+{
+    ARB_ASSERT(to != from);
+    size_t moved = 0;
+    size_t count = from->count;
+    while (from->count > 0) {
+        arb__timer timer;
+        arb__timers_pop(from, &timer);
+        heap_push(to, &timer); /* the args reference moves with it */
+        moved++;
+    }
+    ARB_ASSERT(moved == count);
+}
+
 static void sink_add(void *user, int64_t at_ms, const char *action, json_t *args)
 {
     arb__timer_target *target = user;
