@@ -62,10 +62,10 @@
     X(ARB_EUNSUPPORTED_VERSION, -27, "UNSUPPORTED_VERSION",                                        \
       "the server does not speak this protocol version")                                           \
     X(ARB_EUNKNOWN_MESSAGE, -28, "UNKNOWN_MESSAGE", "no such message type")                        \
-    X(ARB_ENOT_AUTHENTICATED, -29, "NOT_AUTHENTICATED", "send hello before any other message")    \
+    X(ARB_ENOT_AUTHENTICATED, -29, "NOT_AUTHENTICATED", "send hello before any other message")     \
     X(ARB_EABORTED, -30, "ABORTED",                                                                \
       "not applied: another proposal of the atomic batch was rejected")                            \
-    X(ARB_ESHUTTING_DOWN, -31, "SHUTTING_DOWN", "the server is shutting down; retry elsewhere")   \
+    X(ARB_ESHUTTING_DOWN, -31, "SHUTTING_DOWN", "the server is shutting down; retry elsewhere")    \
     X(ARB_ETIMEOUT, -9, "TIMEOUT", "the operation timed out")                                      \
     X(ARB_ECLOSED, -10, "CLOSED", "the connection is closed")                                      \
     X(ARB_ENOT_MODIFIED, -11, "NOT_MODIFIED", "the stream has not changed")

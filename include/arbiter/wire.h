@@ -133,6 +133,16 @@ void arb_wire_message_clear(arb_wire_message *message);
 int arb_wire_decode(const char *text, size_t len, const arb_principal *principal,
                     arb_wire_message *message_out, arb_wire_error *error_out);
 
+/* Decode an HTTP request body with the same strictness: with stream
+ * non-NULL, a command body {action, args, expect?} whose stream comes from
+ * the path and client_seq from the Idempotency-Key header (a propose
+ * message); with stream NULL, a sync body {proposals, atomic?}. principal is
+ * required. Returns and errors as arb_wire_decode (a client_seq of 0 or over
+ * 2^53-1 is ARB_EINVALID_ARGUMENT on field "client_seq"). */
+int arb_wire_decode_http(const char *text, size_t len, const arb_principal *principal,
+                         const char *stream, uint64_t client_seq, arb_wire_message *message_out,
+                         arb_wire_error *error_out);
+
 /* Fill *error with code, field (NULL: none; cut to the bound at a UTF-8
  * boundary) and a message (NULL: arb_err_message(code)). For replies the
  * network layer makes itself (binary frame, queue full). */

@@ -405,6 +405,52 @@ int arb_wire_decode(const char *text, size_t len, const arb_principal *principal
     return rc;
 }
 
+static const char *const wire_http_command_keys[] = {"action", "args", "expect", NULL};
+static const char *const wire_http_sync_keys[] = {"proposals", "atomic", NULL};
+
+int arb_wire_decode_http(const char *text, size_t len, const arb_principal *principal,
+                         const char *stream, uint64_t client_seq, arb_wire_message *message_out,
+                         arb_wire_error *error_out)
+{
+    ARB_ASSERT(message_out != NULL && error_out != NULL && principal != NULL);
+    arb_wire_message_init(message_out);
+    memset(error_out, 0, sizeof *error_out);
+    wire_ctx ctx = {.error = error_out, .prefix = "", .principal = principal};
+    json_t *document = NULL;
+    char why[ARB_MESSAGE_BYTES_MAX + 1];
+    int rc = arb_json_parse(text != NULL ? text : "", len, ARB_WIRE_FRAME_BYTES_MAX, &document, why,
+                            sizeof why);
+    if (rc != 0) {
+        arb_wire_error_set(error_out, rc, "", why);
+        return rc;
+    }
+    arb_buf_init(&ctx.scratch, ARB_ARGS_BYTES_MAX);
+    if (!json_is_object(document)) {
+        rc = wire_fail(&ctx, ARB_EMALFORMED, "", "the body must be a JSON object");
+    } else {
+        /* The body's own keys first (strict), then the parts that come from
+         * the path and the headers, so one decoder checks everything. */
+        rc = wire_check_keys(&ctx, document,
+                             stream != NULL ? wire_http_command_keys : wire_http_sync_keys);
+        if (rc == 0 && stream != NULL &&
+            (json_object_set_new(document, "stream", json_string(stream)) != 0 ||
+             json_object_set_new(document, "client_seq", json_integer((json_int_t)client_seq)) !=
+                 0))
+            rc = wire_fail(&ctx, ARB_ENOMEM, "", "out of memory");
+        if (rc == 0 && json_object_set_new(document, "type",
+                                           json_string(stream != NULL ? "propose" : "sync")) != 0)
+            rc = wire_fail(&ctx, ARB_ENOMEM, "", "out of memory");
+        if (rc == 0)
+            rc = wire_decode_object(&ctx, document, message_out);
+    }
+    arb_buf_free(&ctx.scratch);
+    json_decref(document);
+    if (rc != 0)
+        arb_wire_message_clear(message_out);
+    ARB_ASSERT(rc == 0 || error_out->code == rc);
+    return rc;
+}
+
 void arb_wire_message_init(arb_wire_message *message)
 {
     memset(message, 0, sizeof *message);

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "../../../fuzz/event_canon_fuzz.c"
+#include "../../../fuzz/http_fuzz.c"
 #include "../../../fuzz/json_fuzz.c"
 #include "../../../fuzz/ledger_decide_fuzz.c"
 #include "../../../fuzz/snapshot_fuzz.c"
@@ -38,7 +39,7 @@ typedef struct corpus_target {
 static const corpus_target targets[] = {
     {"json", arb_fuzz_json},         {"ledger_decide", arb_fuzz_ledger_decide},
     {"snapshot", arb_fuzz_snapshot}, {"event_canon", arb_fuzz_event_canon},
-    {"wire", arb_fuzz_wire},
+    {"wire", arb_fuzz_wire},         {"http", arb_fuzz_http},
 };
 
 static bool is_dir(const char *path)
