@@ -2,15 +2,20 @@
  * arbiterd - the server.
  *
  * Thin by design: parse flags, open the engine (which recovers the data
- * directory), then run the engine loop. Today the loop fires timers (hold
- * expiry) at their deadlines and waits for a signal; the network front end
- * (src/net) plugs into the same loop.
+ * directory), then hand it to the network front end (src/net/server.h),
+ * which runs the engine thread (proposals, timers) and serves WebSocket and
+ * HTTP until a signal.
  *
- *   arbiterd [--data DIR] [--log-level debug|info|warn|error]
- *            [--snapshot-every N] [--demo]
+ *   arbiterd [--listen HOST:PORT] [--data DIR] [--web DIR] [--admin ID[,ID...]]
+ *            [--idle-timeout S] [--port-file FILE] [--snapshot-every N]
+ *            [--log-level debug|info|warn|error] [--demo]
  *
+ * --listen defaults to 127.0.0.1:8080 (port 0: any free port, written to
+ * --port-file). --web serves a directory at "/" (default ./web when it
+ * exists). --admin lists the client ids that get the admin role.
  * --demo creates ledger:demo with a few funded accounts if it does not exist.
- * SIGTERM/SIGINT: finish the batch in flight, close the store, exit 0.
+ * SIGTERM/SIGINT: stop accepting, commit and answer what is in flight, close
+ * every connection (1001), close the store, exit 0.
  */
 #include <errno.h>
 #include <signal.h>
@@ -20,8 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "arbiter/engine.h"
 #include "core/log.h"
+#include "net/server.h"
+
+#define ADMINS_MAX 32
 
 static volatile sig_atomic_t stop_requested;
 
@@ -35,17 +45,71 @@ typedef struct options {
     const char *data_dir;
     uint32_t snapshot_every;
     bool demo;
+    char host[256];
+    int port;
+    const char *web_root;
+    const char *port_file;
+    int idle_timeout_s;
+    char admin_list[1024];
+    const char *admins[ADMINS_MAX];
+    size_t admin_count;
 } options;
+
+/* Split "a,b,c" (copied into opt->admin_list) into opt->admins. */
+static int parse_admins(options *opt, const char *value)
+{
+    if (strlen(value) >= sizeof opt->admin_list)
+        return -1;
+    memcpy(opt->admin_list, value, strlen(value) + 1);
+    char *cursor = opt->admin_list;
+    while (*cursor != '\0') {
+        if (opt->admin_count == ADMINS_MAX)
+            return -1;
+        opt->admins[opt->admin_count++] = cursor;
+        char *comma = strchr(cursor, ',');
+        if (comma == NULL)
+            break;
+        *comma = '\0';
+        cursor = comma + 1;
+    }
+    return 0;
+}
 
 static int parse_options(int argc, char **argv, options *opt)
 {
+    memset(opt, 0, sizeof *opt);
     opt->data_dir = "./data";
-    opt->snapshot_every = 0;
-    opt->demo = false;
+    snprintf(opt->host, sizeof opt->host, "127.0.0.1");
+    opt->port = 8080;
+    struct stat st;
+    if (stat("web/index.html", &st) == 0)
+        opt->web_root = "web";
     for (int i = 1; i < argc; i++) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--demo") == 0) {
             opt->demo = true;
+        } else if (strcmp(argv[i], "--listen") == 0 && value != NULL) {
+            if (arb_server_parse_listen(value, opt->host, sizeof opt->host, &opt->port) != 0)
+                return -1;
+            i++;
+        } else if (strcmp(argv[i], "--web") == 0 && value != NULL) {
+            opt->web_root = value;
+            i++;
+        } else if (strcmp(argv[i], "--port-file") == 0 && value != NULL) {
+            opt->port_file = value;
+            i++;
+        } else if (strcmp(argv[i], "--admin") == 0 && value != NULL) {
+            if (parse_admins(opt, value) != 0)
+                return -1;
+            i++;
+        } else if (strcmp(argv[i], "--idle-timeout") == 0 && value != NULL) {
+            char *end = NULL;
+            errno = 0;
+            long n = strtol(value, &end, 10);
+            if (errno != 0 || *end != '\0' || n < 1 || n > 86400)
+                return -1;
+            opt->idle_timeout_s = (int)n;
+            i++;
         } else if (strcmp(argv[i], "--data") == 0 && value != NULL) {
             opt->data_dir = value;
             i++;
@@ -111,27 +175,13 @@ static int seed_demo(arb_engine *engine)
     return rc;
 }
 
-/* Sleep until the next deadline, a signal, or at most a second. */
-static void wait_for_work(arb_engine *engine)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    int64_t wait_ms = arb_engine_next_deadline(engine) - now_ms;
-    if (wait_ms > 1000)
-        wait_ms = 1000;
-    if (wait_ms <= 0)
-        return;
-    struct timespec nap = {.tv_sec = wait_ms / 1000, .tv_nsec = (wait_ms % 1000) * 1000000};
-    nanosleep(&nap, NULL);
-}
-
 int main(int argc, char **argv)
 {
     options opt;
     if (parse_options(argc, argv, &opt) != 0) {
-        fputs("usage: arbiterd [--data DIR] [--log-level debug|info|warn|error]\n"
-              "                [--snapshot-every N] [--demo]\n",
+        fputs("usage: arbiterd [--listen HOST:PORT] [--data DIR] [--web DIR] [--admin ID[,ID...]]\n"
+              "                [--idle-timeout S] [--port-file FILE] [--snapshot-every N]\n"
+              "                [--log-level debug|info|warn|error] [--demo]\n",
               stderr);
         return 2;
     }
@@ -154,15 +204,23 @@ int main(int argc, char **argv)
         return 1;
     }
     arb_log(ARB_LOG_INFO, "arbiterd running", "data=%s pid=%ld", opt.data_dir, (long)getpid());
-    while (!stop_requested) {
-        size_t fired = 0;
-        rc = arb_engine_tick(engine, &fired);
-        if (rc != 0)
-            break;
-        if (fired > 0)
-            arb_log(ARB_LOG_DEBUG, "timers fired", "count=%zu", fired);
-        wait_for_work(engine);
-    }
+    if (opt.demo)
+        arb_log(ARB_LOG_INFO, "open",
+                "page=http://%s:%d/ state=http://%s:%d/v1/streams/ledger:demo "
+                "websocket=ws://%s:%d/",
+                opt.host, opt.port, opt.host, opt.port, opt.host, opt.port);
+    arb_server_config server = {.host = opt.host,
+                                .port = opt.port,
+                                .web_root = opt.web_root,
+                                .idle_timeout_s = opt.idle_timeout_s,
+                                .admins = opt.admins,
+                                .admin_count = opt.admin_count,
+                                .port_file = opt.port_file,
+                                .stop = &stop_requested};
+    rc = arb_server_run(engine, &server);
+    if (rc != 0)
+        arb_log(ARB_LOG_ERROR, "cannot serve", "listen=%s:%d error=%s", opt.host, opt.port,
+                arb_err_name(rc));
     arb_engine_close(engine);
     arb_log(ARB_LOG_INFO, "arbiterd stopped", "reason=%s", rc == 0 ? "signal" : arb_err_name(rc));
     return rc == 0 ? 0 : 1;

@@ -200,7 +200,8 @@ static void test_arbiterd_expires_holds_and_stops_on_sigterm(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        execl(path, "arbiterd", "--data", dir, "--log-level", "warn", (char *)NULL);
+        execl(path, "arbiterd", "--data", dir, "--listen", "127.0.0.1:0", "--log-level", "warn",
+              (char *)NULL);
         _exit(127);
     }
     /* Poll the log (read-only, beside the running daemon) for the expiry;
