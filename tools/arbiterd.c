@@ -6,13 +6,17 @@
  * which runs the engine thread (proposals, timers) and serves WebSocket and
  * HTTP until a signal.
  *
- *   arbiterd [--listen HOST:PORT] [--data DIR] [--web DIR] [--admin ID[,ID...]]
- *            [--idle-timeout S] [--port-file FILE] [--snapshot-every N]
+ *   arbiterd [--config FILE] [--listen HOST:PORT] [--data DIR] [--web DIR]
+ *            [--admin ID[,ID...]] [--idle-timeout S] [--outbound-max BYTES]
+ *            [--port-file FILE] [--snapshot-every N]
  *            [--log-level debug|info|warn|error] [--demo]
  *
  * --listen defaults to 127.0.0.1:8080 (port 0: any free port, written to
  * --port-file). --web serves a directory at "/" (default ./web when it
  * exists). --admin lists the client ids that get the admin role.
+ * --outbound-max bounds what may wait for one slow reader (default and
+ * maximum ARB_NET_OUTBOUND_BYTES_MAX). --config reads the same settings from
+ * a JSON object named like the flags; flags after it override it.
  * --demo creates ledger:demo with a few funded accounts if it does not exist.
  * SIGTERM/SIGINT: stop accepting, commit and answer what is in flight, close
  * every connection (1001), close the store, exit 0.
@@ -53,6 +57,8 @@ typedef struct options {
     char admin_list[1024];
     const char *admins[ADMINS_MAX];
     size_t admin_count;
+    size_t outbound_bytes_max;
+    json_t *config; /* the --config document (its strings are borrowed) */
 } options;
 
 /* Split "a,b,c" (copied into opt->admin_list) into opt->admins. */
@@ -75,6 +81,88 @@ static int parse_admins(options *opt, const char *value)
     return 0;
 }
 
+static int parse_count(const char *value, long min, long max, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || n < min || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* One setting, by its flag name without "--" (the config file's key too).
+ * value is NULL for the switch "demo". Strings are borrowed: they live in
+ * argv or in the loaded config document. */
+static int apply(options *opt, const char *name, const char *value)
+{
+    long n = 0;
+    if (strcmp(name, "demo") == 0)
+        return value == NULL || strcmp(value, "true") == 0 ? (opt->demo = true, 0)
+               : strcmp(value, "false") == 0               ? (opt->demo = false, 0)
+                                                           : -1;
+    if (value == NULL)
+        return -1;
+    if (strcmp(name, "listen") == 0)
+        return arb_server_parse_listen(value, opt->host, sizeof opt->host, &opt->port) == 0 ? 0
+                                                                                            : -1;
+    if (strcmp(name, "web") == 0)
+        return opt->web_root = value, 0;
+    if (strcmp(name, "port-file") == 0)
+        return opt->port_file = value, 0;
+    if (strcmp(name, "data") == 0)
+        return opt->data_dir = value, 0;
+    if (strcmp(name, "admin") == 0)
+        return parse_admins(opt, value);
+    if (strcmp(name, "idle-timeout") == 0 && parse_count(value, 1, 86400, &n) == 0)
+        return opt->idle_timeout_s = (int)n, 0;
+    if (strcmp(name, "outbound-max") == 0 &&
+        parse_count(value, 4096, ARB_NET_OUTBOUND_BYTES_MAX, &n) == 0)
+        return opt->outbound_bytes_max = (size_t)n, 0;
+    if (strcmp(name, "snapshot-every") == 0 && parse_count(value, 1, UINT32_MAX, &n) == 0)
+        return opt->snapshot_every = (uint32_t)n, 0;
+    if (strcmp(name, "log-level") == 0) {
+        arb_log_level level;
+        if (arb_log_parse_level(value, &level) != 0)
+            return -1;
+        arb_log_set_level(level);
+        return 0;
+    }
+    return -1;
+}
+
+/* The config file: one JSON object of settings named like the flags
+ * ({"listen": "0.0.0.0:8080", "admin": "ops", "demo": true}). Flags given
+ * after --config override it. */
+static int load_config(options *opt, const char *path)
+{
+    json_error_t error;
+    opt->config = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
+    if (opt->config == NULL || !json_is_object(opt->config)) {
+        fprintf(stderr, "arbiterd: %s: %s (line %d)\n", path,
+                opt->config == NULL ? error.text : "not a JSON object", error.line);
+        return -1;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach (opt->config, key, value) {
+        char number[32];
+        const char *text = json_string_value(value);
+        if (json_is_integer(value)) {
+            snprintf(number, sizeof number, "%lld", (long long)json_integer_value(value));
+            text = number;
+        } else if (json_is_boolean(value)) {
+            text = json_is_true(value) ? "true" : "false";
+        }
+        if (strcmp(key, "config") == 0 || text == NULL || apply(opt, key, text) != 0) {
+            fprintf(stderr, "arbiterd: %s: bad setting \"%s\"\n", path, key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int parse_options(int argc, char **argv, options *opt)
 {
     memset(opt, 0, sizeof *opt);
@@ -85,51 +173,19 @@ static int parse_options(int argc, char **argv, options *opt)
     if (stat("web/index.html", &st) == 0)
         opt->web_root = "web";
     for (int i = 1; i < argc; i++) {
-        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(argv[i], "--demo") == 0) {
-            opt->demo = true;
-        } else if (strcmp(argv[i], "--listen") == 0 && value != NULL) {
-            if (arb_server_parse_listen(value, opt->host, sizeof opt->host, &opt->port) != 0)
-                return -1;
-            i++;
-        } else if (strcmp(argv[i], "--web") == 0 && value != NULL) {
-            opt->web_root = value;
-            i++;
-        } else if (strcmp(argv[i], "--port-file") == 0 && value != NULL) {
-            opt->port_file = value;
-            i++;
-        } else if (strcmp(argv[i], "--admin") == 0 && value != NULL) {
-            if (parse_admins(opt, value) != 0)
-                return -1;
-            i++;
-        } else if (strcmp(argv[i], "--idle-timeout") == 0 && value != NULL) {
-            char *end = NULL;
-            errno = 0;
-            long n = strtol(value, &end, 10);
-            if (errno != 0 || *end != '\0' || n < 1 || n > 86400)
-                return -1;
-            opt->idle_timeout_s = (int)n;
-            i++;
-        } else if (strcmp(argv[i], "--data") == 0 && value != NULL) {
-            opt->data_dir = value;
-            i++;
-        } else if (strcmp(argv[i], "--log-level") == 0 && value != NULL) {
-            arb_log_level level;
-            if (arb_log_parse_level(value, &level) != 0)
-                return -1;
-            arb_log_set_level(level);
-            i++;
-        } else if (strcmp(argv[i], "--snapshot-every") == 0 && value != NULL) {
-            char *end = NULL;
-            errno = 0;
-            unsigned long n = strtoul(value, &end, 10);
-            if (errno != 0 || *end != '\0' || n == 0 || n > UINT32_MAX)
-                return -1;
-            opt->snapshot_every = (uint32_t)n;
-            i++;
-        } else {
+        if (strncmp(argv[i], "--", 2) != 0)
             return -1;
-        }
+        const char *name = argv[i] + 2;
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        if (strcmp(name, "config") == 0)
+            rc = opt->config == NULL && value != NULL ? load_config(opt, value) : -1;
+        else
+            rc = apply(opt, name, strcmp(name, "demo") == 0 ? NULL : value);
+        if (rc != 0)
+            return -1;
+        if (strcmp(name, "demo") != 0)
+            i++;
     }
     return 0;
 }
@@ -179,10 +235,12 @@ int main(int argc, char **argv)
 {
     options opt;
     if (parse_options(argc, argv, &opt) != 0) {
-        fputs("usage: arbiterd [--listen HOST:PORT] [--data DIR] [--web DIR] [--admin ID[,ID...]]\n"
-              "                [--idle-timeout S] [--port-file FILE] [--snapshot-every N]\n"
+        fputs("usage: arbiterd [--config FILE] [--listen HOST:PORT] [--data DIR] [--web DIR]\n"
+              "                [--admin ID[,ID...]] [--idle-timeout S] [--outbound-max BYTES]\n"
+              "                [--port-file FILE] [--snapshot-every N]\n"
               "                [--log-level debug|info|warn|error] [--demo]\n",
               stderr);
+        json_decref(opt.config);
         return 2;
     }
     struct sigaction action;
@@ -197,10 +255,12 @@ int main(int argc, char **argv)
     if (rc != 0) {
         arb_log(ARB_LOG_ERROR, "cannot start", "data=%s error=%s reason=\"%s\"", opt.data_dir,
                 arb_err_name(rc), arb_err_message(rc));
+        json_decref(opt.config);
         return 1;
     }
     if (opt.demo && seed_demo(engine) != 0) {
         arb_engine_close(engine);
+        json_decref(opt.config);
         return 1;
     }
     arb_log(ARB_LOG_INFO, "arbiterd running", "data=%s pid=%ld", opt.data_dir, (long)getpid());
@@ -213,6 +273,7 @@ int main(int argc, char **argv)
                                 .port = opt.port,
                                 .web_root = opt.web_root,
                                 .idle_timeout_s = opt.idle_timeout_s,
+                                .outbound_bytes_max = opt.outbound_bytes_max,
                                 .admins = opt.admins,
                                 .admin_count = opt.admin_count,
                                 .port_file = opt.port_file,
@@ -222,6 +283,7 @@ int main(int argc, char **argv)
         arb_log(ARB_LOG_ERROR, "cannot serve", "listen=%s:%d error=%s", opt.host, opt.port,
                 arb_err_name(rc));
     arb_engine_close(engine);
+    json_decref(opt.config);
     arb_log(ARB_LOG_INFO, "arbiterd stopped", "reason=%s", rc == 0 ? "signal" : arb_err_name(rc));
     return rc == 0 ? 0 : 1;
 }

@@ -378,8 +378,40 @@ static int wire_decode_object(wire_ctx *ctx, const json_t *object, arb_wire_mess
     return kind->decode(ctx, object, message);
 }
 
-int arb_wire_decode(const char *text, size_t len, const arb_principal *principal,
-                    arb_wire_message *message_out, arb_wire_error *error_out)
+/* What a body adds before the common decoder runs: nothing for a frame; for
+ * an HTTP body, the keys it may hold and the fields from path and headers. */
+typedef struct wire_http_parts {
+    const char *stream; /* NULL: a sync body */
+    uint64_t client_seq;
+} wire_http_parts;
+
+static const char *const wire_http_command_keys[] = {"action", "args", "expect", NULL};
+static const char *const wire_http_sync_keys[] = {"proposals", "atomic", NULL};
+
+/* Turn an HTTP body into the message it stands for. The body's own keys are
+ * checked first (strictly), then the parts from the path and the headers
+ * are added, so that one decoder checks everything. */
+static int wire_http_complete(wire_ctx *ctx, json_t *document, const wire_http_parts *http)
+{
+    if (!json_is_object(document))
+        return wire_fail(ctx, ARB_EMALFORMED, "", "the body must be a JSON object");
+    bool command = http->stream != NULL;
+    int rc = wire_check_keys(ctx, document, command ? wire_http_command_keys : wire_http_sync_keys);
+    if (rc != 0)
+        return rc;
+    if (command && (json_object_set_new(document, "stream", json_string(http->stream)) != 0 ||
+                    json_object_set_new(document, "client_seq",
+                                        json_integer((json_int_t)http->client_seq)) != 0))
+        return wire_fail(ctx, ARB_ENOMEM, "", "out of memory");
+    if (json_object_set_new(document, "type", json_string(command ? "propose" : "sync")) != 0)
+        return wire_fail(ctx, ARB_ENOMEM, "", "out of memory");
+    return 0;
+}
+
+/* Parse text, complete it when it is an HTTP body (http non-NULL), decode. */
+static int wire_decode_text(const char *text, size_t len, const arb_principal *principal,
+                            const wire_http_parts *http, arb_wire_message *message_out,
+                            arb_wire_error *error_out)
 {
     ARB_ASSERT(message_out != NULL && error_out != NULL);
     ARB_ASSERT(text != NULL || len == 0);
@@ -395,7 +427,10 @@ int arb_wire_decode(const char *text, size_t len, const arb_principal *principal
         return rc;
     }
     arb_buf_init(&ctx.scratch, ARB_ARGS_BYTES_MAX);
-    rc = wire_decode_object(&ctx, document, message_out);
+    if (http != NULL)
+        rc = wire_http_complete(&ctx, document, http);
+    if (rc == 0)
+        rc = wire_decode_object(&ctx, document, message_out);
     arb_buf_free(&ctx.scratch);
     json_decref(document);
     if (rc != 0)
@@ -405,50 +440,19 @@ int arb_wire_decode(const char *text, size_t len, const arb_principal *principal
     return rc;
 }
 
-static const char *const wire_http_command_keys[] = {"action", "args", "expect", NULL};
-static const char *const wire_http_sync_keys[] = {"proposals", "atomic", NULL};
+int arb_wire_decode(const char *text, size_t len, const arb_principal *principal,
+                    arb_wire_message *message_out, arb_wire_error *error_out)
+{
+    return wire_decode_text(text, len, principal, NULL, message_out, error_out);
+}
 
 int arb_wire_decode_http(const char *text, size_t len, const arb_principal *principal,
                          const char *stream, uint64_t client_seq, arb_wire_message *message_out,
                          arb_wire_error *error_out)
 {
-    ARB_ASSERT(message_out != NULL && error_out != NULL && principal != NULL);
-    arb_wire_message_init(message_out);
-    memset(error_out, 0, sizeof *error_out);
-    wire_ctx ctx = {.error = error_out, .prefix = "", .principal = principal};
-    json_t *document = NULL;
-    char why[ARB_MESSAGE_BYTES_MAX + 1];
-    int rc = arb_json_parse(text != NULL ? text : "", len, ARB_WIRE_FRAME_BYTES_MAX, &document, why,
-                            sizeof why);
-    if (rc != 0) {
-        arb_wire_error_set(error_out, rc, "", why);
-        return rc;
-    }
-    arb_buf_init(&ctx.scratch, ARB_ARGS_BYTES_MAX);
-    if (!json_is_object(document)) {
-        rc = wire_fail(&ctx, ARB_EMALFORMED, "", "the body must be a JSON object");
-    } else {
-        /* The body's own keys first (strict), then the parts that come from
-         * the path and the headers, so one decoder checks everything. */
-        rc = wire_check_keys(&ctx, document,
-                             stream != NULL ? wire_http_command_keys : wire_http_sync_keys);
-        if (rc == 0 && stream != NULL &&
-            (json_object_set_new(document, "stream", json_string(stream)) != 0 ||
-             json_object_set_new(document, "client_seq", json_integer((json_int_t)client_seq)) !=
-                 0))
-            rc = wire_fail(&ctx, ARB_ENOMEM, "", "out of memory");
-        if (rc == 0 && json_object_set_new(document, "type",
-                                           json_string(stream != NULL ? "propose" : "sync")) != 0)
-            rc = wire_fail(&ctx, ARB_ENOMEM, "", "out of memory");
-        if (rc == 0)
-            rc = wire_decode_object(&ctx, document, message_out);
-    }
-    arb_buf_free(&ctx.scratch);
-    json_decref(document);
-    if (rc != 0)
-        arb_wire_message_clear(message_out);
-    ARB_ASSERT(rc == 0 || error_out->code == rc);
-    return rc;
+    ARB_ASSERT(principal != NULL);
+    wire_http_parts http = {.stream = stream, .client_seq = client_seq};
+    return wire_decode_text(text, len, principal, &http, message_out, error_out);
 }
 
 void arb_wire_message_init(arb_wire_message *message)

@@ -248,6 +248,7 @@ struct arb__server {
     arb_map topics; /* stream -> arb__topic: who subscribed or waits */
     bool shutting_down;
     int idle_timeout_s;
+    size_t outbound_bytes_max;
     lws_sorted_usec_list_t stop_timer; /* wakes the loop to look at *config->stop */
 };
 

@@ -8,6 +8,7 @@
  * relaxed add per counter. Histograms are cumulative bucket counts as
  * Prometheus wants them, with a sum and a count.
  */
+#include <stddef.h>
 #include <stdio.h>
 
 #include "core/assert.h"
@@ -71,10 +72,6 @@ static int render_counters(const arb__metrics *metrics, arb_buf *buf)
                     "# TYPE arbiter_proposals_total counter\n");
     rc |= line(buf, "arbiter_proposals_total{outcome=\"committed\"} %llu\n", LOAD(committed));
     rc |= line(buf, "arbiter_proposals_total{outcome=\"rejected\"} %llu\n", LOAD(rejected));
-    rc |= line(buf,
-               "# HELP arbiter_replays_total Proposals answered with a stored outcome.\n"
-               "# TYPE arbiter_replays_total counter\narbiter_replays_total %llu\n",
-               LOAD(replayed));
     rc |= line(buf, "# HELP arbiter_rejections_total Rejected proposals, by code.\n"
                     "# TYPE arbiter_rejections_total counter\n");
     for (int index = 1; index < 128; index++) {
@@ -87,77 +84,90 @@ static int render_counters(const arb__metrics *metrics, arb_buf *buf)
     return rc;
 }
 
-static int render_histograms(const arb__metrics *metrics, arb_buf *buf)
+/* One cumulative histogram: buckets[0..count), the last one +Inf; le_of
+ * writes bucket i's upper bound. */
+static int histogram(arb_buf *buf, const char *name, const char *help,
+                     const atomic_uint_fast64_t *buckets, size_t count,
+                     void (*le_of)(size_t i, char *le, size_t size), const char *sum,
+                     unsigned long long samples)
 {
-    int rc = line(buf, "# HELP arbiter_batch_proposals Proposals per committed batch.\n"
-                       "# TYPE arbiter_batch_proposals histogram\n");
+    int rc = line(buf, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     unsigned long long cumulative = 0;
-    for (size_t i = 0; i < ARB__BATCH_BUCKETS; i++) {
-        cumulative += atomic_load_explicit(&metrics->batch_size[i], memory_order_relaxed);
-        if (i + 1 < ARB__BATCH_BUCKETS)
-            rc |= line(buf, "arbiter_batch_proposals_bucket{le=\"%zu\"} %llu\n", (size_t)1 << i,
-                       cumulative);
-        else
-            rc |= line(buf, "arbiter_batch_proposals_bucket{le=\"+Inf\"} %llu\n", cumulative);
+    for (size_t i = 0; i < count; i++) {
+        cumulative += atomic_load_explicit(&buckets[i], memory_order_relaxed);
+        char le[32] = "+Inf";
+        if (i + 1 < count)
+            le_of(i, le, sizeof le);
+        rc |= line(buf, "%s_bucket{le=\"%s\"} %llu\n", name, le, cumulative);
     }
-    rc |= line(buf, "arbiter_batch_proposals_sum %llu\narbiter_batch_proposals_count %llu\n",
-               LOAD(batch_proposals), LOAD(batches));
-    rc |= line(buf, "# HELP arbiter_commit_seconds From submit to durable, per batch.\n"
-                    "# TYPE arbiter_commit_seconds histogram\n");
-    cumulative = 0;
-    for (size_t i = 0; i < ARB__LATENCY_BUCKETS; i++) {
-        cumulative += atomic_load_explicit(&metrics->commit_latency[i], memory_order_relaxed);
-        if (i + 1 < ARB__LATENCY_BUCKETS)
-            rc |= line(buf, "arbiter_commit_seconds_bucket{le=\"%.6f\"} %llu\n",
-                       (double)latency_bounds_us[i] / 1e6, cumulative);
-        else
-            rc |= line(buf, "arbiter_commit_seconds_bucket{le=\"+Inf\"} %llu\n", cumulative);
-    }
-    rc |= line(buf, "arbiter_commit_seconds_sum %.6f\narbiter_commit_seconds_count %llu\n",
-               (double)LOAD(commit_latency_us) / 1e6, LOAD(commit_count));
+    rc |= line(buf, "%s_sum %s\n%s_count %llu\n", name, sum, name, samples);
     return rc;
 }
 
+static void batch_le(size_t i, char *le, size_t size)
+{
+    snprintf(le, size, "%zu", (size_t)1 << i);
+}
+
+static void latency_le(size_t i, char *le, size_t size)
+{
+    snprintf(le, size, "%.6f", (double)latency_bounds_us[i] / 1e6);
+}
+
+static int render_histograms(const arb__metrics *metrics, arb_buf *buf)
+{
+    char sum[32];
+    snprintf(sum, sizeof sum, "%llu", LOAD(batch_proposals));
+    int rc = histogram(buf, "arbiter_batch_proposals", "Proposals per committed batch.",
+                       metrics->batch_size, ARB__BATCH_BUCKETS, batch_le, sum, LOAD(batches));
+    snprintf(sum, sizeof sum, "%.6f", (double)LOAD(commit_latency_us) / 1e6);
+    rc |= histogram(buf, "arbiter_commit_seconds", "From submit to durable, per batch.",
+                    metrics->commit_latency, ARB__LATENCY_BUCKETS, latency_le, sum,
+                    LOAD(commit_count));
+    return rc;
+}
+
+/* The single-valued series: name, type, help, and where the value is. */
+static const struct series {
+    const char *name;
+    const char *type;
+    const char *help;
+    size_t offset;
+} single_series[] = {
+    {"arbiter_replays_total", "counter", "Proposals answered with a stored outcome.",
+     offsetof(arb__metrics, replayed)},
+    {"arbiter_connections_total", "counter", "Connections accepted.",
+     offsetof(arb__metrics, connections_total)},
+    {"arbiter_subscriptions", "gauge", "Active stream subscriptions.",
+     offsetof(arb__metrics, subscriptions)},
+    {"arbiter_queue_proposals", "gauge", "Proposals queued for the engine thread.",
+     offsetof(arb__metrics, queue_proposals)},
+    {"arbiter_frames_refused_total", "counter", "Frames and requests answered with an error.",
+     offsetof(arb__metrics, frames_refused)},
+    {"arbiter_slow_readers_closed_total", "counter", "Connections closed as too slow.",
+     offsetof(arb__metrics, slow_readers_closed)},
+    {"arbiter_overloaded_total", "counter", "Proposals refused as OVERLOADED.",
+     offsetof(arb__metrics, overloaded)},
+    {"arbiter_events_fanned_out_total", "counter", "Committed events copied for subscribers.",
+     offsetof(arb__metrics, events_fanned_out)},
+};
+
 static int render_gauges(const arb__metrics *metrics, arb_buf *buf)
 {
-    int rc = 0;
-    rc |= line(buf,
-               "# HELP arbiter_connections Open connections, by protocol.\n"
-               "# TYPE arbiter_connections gauge\n"
-               "arbiter_connections{protocol=\"websocket\"} %llu\n"
-               "arbiter_connections{protocol=\"http\"} %llu\n",
-               LOAD(connections_ws), LOAD(connections_http));
-    rc |= line(buf,
-               "# HELP arbiter_connections_total Connections accepted.\n"
-               "# TYPE arbiter_connections_total counter\narbiter_connections_total %llu\n",
-               LOAD(connections_total));
-    rc |= line(buf,
-               "# HELP arbiter_subscriptions Active stream subscriptions.\n"
-               "# TYPE arbiter_subscriptions gauge\narbiter_subscriptions %llu\n",
-               LOAD(subscriptions));
-    rc |= line(buf,
-               "# HELP arbiter_queue_proposals Proposals queued for the engine thread.\n"
-               "# TYPE arbiter_queue_proposals gauge\narbiter_queue_proposals %llu\n",
-               LOAD(queue_proposals));
-    rc |= line(buf,
-               "# HELP arbiter_frames_refused_total Frames answered with an error.\n"
-               "# TYPE arbiter_frames_refused_total counter\n"
-               "arbiter_frames_refused_total %llu\n",
-               LOAD(frames_refused));
-    rc |= line(buf,
-               "# HELP arbiter_slow_readers_closed_total Connections closed as too slow.\n"
-               "# TYPE arbiter_slow_readers_closed_total counter\n"
-               "arbiter_slow_readers_closed_total %llu\n",
-               LOAD(slow_readers_closed));
-    rc |= line(buf,
-               "# HELP arbiter_overloaded_total Proposals refused as OVERLOADED.\n"
-               "# TYPE arbiter_overloaded_total counter\narbiter_overloaded_total %llu\n",
-               LOAD(overloaded));
-    rc |= line(buf,
-               "# HELP arbiter_events_fanned_out_total Committed events copied for "
-               "subscribers.\n# TYPE arbiter_events_fanned_out_total counter\n"
-               "arbiter_events_fanned_out_total %llu\n",
-               LOAD(events_fanned_out));
+    int rc = line(buf,
+                  "# HELP arbiter_connections Open connections, by protocol.\n"
+                  "# TYPE arbiter_connections gauge\n"
+                  "arbiter_connections{protocol=\"websocket\"} %llu\n"
+                  "arbiter_connections{protocol=\"http\"} %llu\n",
+                  LOAD(connections_ws), LOAD(connections_http));
+    for (size_t i = 0; i < sizeof single_series / sizeof single_series[0]; i++) {
+        const struct series *series = &single_series[i];
+        const atomic_uint_fast64_t *value =
+            (const atomic_uint_fast64_t *)((const char *)metrics + series->offset);
+        rc |= line(buf, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", series->name, series->help,
+                   series->name, series->type, series->name,
+                   (unsigned long long)atomic_load_explicit(value, memory_order_relaxed));
+    }
     return rc;
 }
 

@@ -193,7 +193,9 @@ void arb__conn_send(arb__conn *conn, arb__msg *msg)
 {
     if (conn->close_status != 0 || msg == NULL)
         return;
-    if (conn->out_bytes + msg->len > ARB_NET_OUTBOUND_BYTES_MAX) {
+    /* One message bigger than the bound (a large snapshot) may still go to a
+     * reader that keeps up: the bound applies to what piles up behind it. */
+    if (conn->out_count > 0 && conn->out_bytes + msg->len > conn->server->outbound_bytes_max) {
         atomic_fetch_add(&conn->server->metrics.slow_readers_closed, 1);
         arb_log(ARB_LOG_WARN, "slow reader closed", "conn=%llu client=%s queued_bytes=%zu",
                 (unsigned long long)conn->id, conn->principal.id, conn->out_bytes);
@@ -502,6 +504,10 @@ int arb_server_run(arb_engine *engine, const arb_server_config *config)
     server->config = config;
     server->idle_timeout_s =
         config->idle_timeout_s > 0 ? config->idle_timeout_s : ARB_NET_IDLE_TIMEOUT_S_DEFAULT;
+    server->outbound_bytes_max =
+        config->outbound_bytes_max > 0 && config->outbound_bytes_max < ARB_NET_OUTBOUND_BYTES_MAX
+            ? config->outbound_bytes_max
+            : ARB_NET_OUTBOUND_BYTES_MAX;
     server->conns = calloc(ARB_NET_CONNECTIONS_MAX, sizeof *server->conns);
     arb_map_init(&server->topics, ARB_NET_CONNECTIONS_MAX * ARB_WIRE_SUBSCRIPTIONS_MAX);
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_logger);

@@ -28,6 +28,9 @@ typedef struct arb_server_config {
     int port;             /* 0: let the kernel choose (see port_file) */
     const char *web_root; /* directory served at "/" (index.html); NULL: none */
     int idle_timeout_s;   /* 0: ARB_NET_IDLE_TIMEOUT_S_DEFAULT */
+    /* Bytes that may wait for one connection; 0: ARB_NET_OUTBOUND_BYTES_MAX
+     * (also the most allowed). */
+    size_t outbound_bytes_max;
     /* Client ids that get the admin role (until authentication lands, the
      * client_id in hello is claimed, not proven: listen on loopback). */
     const char *const *admins;

@@ -564,6 +564,72 @@ static void test_subscription_bounds(void **state)
     stop(f);
 }
 
+/* The counter's value in GET /metrics (0 when absent). */
+static long long metric(const test_server *server, const char *name)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/metrics", server->http_url);
+    arb_http_response response;
+    assert_int_equal(arb_http_request(url, "GET", NULL, NULL, 0, 5000, &response), 0);
+    long long value = 0;
+    const char *at = strstr(response.body, name);
+    while (at != NULL && at > response.body && at[-1] != '\n')
+        at = strstr(at + 1, name);
+    if (at != NULL)
+        value = strtoll(at + strlen(name), NULL, 10);
+    arb_http_response_clear(&response);
+    return value;
+}
+
+/* A subscriber that stops reading is closed with 4001 once its queue passes
+ * the bound; the writer never waits for it. */
+static void test_slow_reader_is_closed(void **state)
+{
+    fixture *f = *state;
+    static const char *const extra[] = {"--outbound-max", "65536", NULL};
+    start(f, extra);
+    static const char *const owners[] = {"alice"};
+    test_ledger_setup(&f->server, "ledger:main", owners, 1, 0);
+    arb_ws_client *slow = test_ws_open(&f->server, "slow");
+    test_ws_send(slow, "{s:s, s:s}", "type", "subscribe", "stream", "ledger:main");
+    arb_ws_client *admin = test_ws_open(&f->server, "admin");
+    uint64_t client_seq = 0;
+    int rounds = 0;
+    /* Socket buffers absorb some megabytes first; bounded at 400 rounds of
+     * 256 deposits (about 25 MB of patches). */
+    for (; rounds < 400 && metric(&f->server, "arbiter_slow_readers_closed_total ") == 0;
+         rounds++) {
+        json_t *proposals = json_array();
+        for (int i = 0; i < 256; i++)
+            json_array_append_new(proposals, json_pack("{s:I, s:s, s:s, s:{s:s, s:i}}",
+                                                       "client_seq", (json_int_t)++client_seq,
+                                                       "stream", "ledger:main", "action", "deposit",
+                                                       "args", "account", "alice", "amount", 1));
+        test_ws_send(admin, "{s:s, s:o}", "type", "sync", "proposals", proposals);
+        json_t *result = test_ws_expect(admin, "sync_result", 20000);
+        assert_string_equal(result_code(result, 255), "committed");
+        json_decref(result);
+    }
+    print_message("slow reader closed after %d rounds\n", rounds);
+    assert_int_equal(metric(&f->server, "arbiter_slow_readers_closed_total "), 1);
+    /* What was already sent can still be read; then the close with its code. */
+    for (;;) {
+        char *text = NULL;
+        size_t len = 0;
+        int rc = arb_ws_recv(slow, 20000, &text, &len);
+        free(text);
+        if (rc == ARB_ECLOSED)
+            break;
+        assert_int_equal(rc, 0);
+    }
+    char reason[128];
+    assert_int_equal(arb_ws_close_status(slow, reason, sizeof reason), 4001);
+    arb_ws_close(slow);
+    assert_int_equal(balance(&f->server, "ledger:main", "alice", NULL), (long long)client_seq);
+    arb_ws_close(admin);
+    stop(f);
+}
+
 /* A silent connection is closed after the idle timeout. */
 static void test_idle_timeout(void **state)
 {
@@ -680,6 +746,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscription_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_reader_is_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_loses_nothing_acknowledged, setup, teardown),
     };
     return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
