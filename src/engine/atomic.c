@@ -231,11 +231,9 @@ static void abort_group(arb_engine *engine, const arb_command *commands, size_t 
 int arb_engine_execute_atomic(arb_engine *engine, const arb_command *commands, size_t count,
                               arb_outcome *outcomes)
 {
-    if (engine->read_only)
-        return ARB_EUSAGE;
-    if (count == 0 || count > ARB_BATCH_PROPOSALS_MAX)
-        return ARB_ELIMIT;
-    ARB_ASSERT(engine->group == NULL);
+    int misuse = arb__batch_misuse(engine, count);
+    if (misuse != 0)
+        return misuse;
     /* Start from durable state with nothing in flight: the slot then holds
      * the group alone, and the store reads the same in both passes. */
     arb__engine_drain(engine);

@@ -627,14 +627,22 @@ void arb__batch_end(arb_engine *engine, size_t count, arb_outcome *outcomes)
     }
 }
 
-int arb_engine_submit(arb_engine *engine, const arb_command *commands, size_t count,
-                      arb_outcome *outcomes)
+int arb__batch_misuse(const arb_engine *engine, size_t count)
 {
     if (engine->read_only)
         return ARB_EUSAGE;
     if (count == 0 || count > ARB_BATCH_PROPOSALS_MAX)
         return ARB_ELIMIT;
     ARB_ASSERT(engine->group == NULL);
+    return 0;
+}
+
+int arb_engine_submit(arb_engine *engine, const arb_command *commands, size_t count,
+                      arb_outcome *outcomes)
+{
+    int misuse = arb__batch_misuse(engine, count);
+    if (misuse != 0)
+        return misuse;
     int64_t now = arb__batch_begin(engine);
     for (size_t i = 0; i < count; i++)
         arb__execute_one(engine, &commands[i], i, outcomes, now);

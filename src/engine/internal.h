@@ -179,6 +179,10 @@ int arb__stream_name_valid(const char *name, char kind_out[ARB_KIND_BYTES_MAX + 
 /* The batch path (execute.c). */
 int arb__batch_init(arb__batch *batch);
 void arb__batch_free(arb__batch *batch);
+/* Misuse of a batch call (read-only engine, count out of range): its code,
+ * or 0. */
+int arb__batch_misuse(const arb_engine *engine, size_t count);
+
 /* Wait for the batch in flight and complete it (on_commit, snapshots due). */
 void arb__engine_drain(arb_engine *engine);
 /* Start deciding into the batch slot: snapshots due first, then an empty

@@ -184,6 +184,7 @@ static void release_error(arb__bridge *bridge, const arb__request *request, uint
     int rc = arb_wire_encode_error(&buf, &error);
     ARB_ASSERT(rc == 0);
     release_reply(bridge, request, answered, arb__http_status(code), &buf);
+    arb_buf_free(&buf);
 }
 
 static void publish(arb__bridge *bridge)
