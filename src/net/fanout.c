@@ -261,30 +261,38 @@ static void fanout_stream(arb__server *server, const arb_event *events, size_t c
     free(conns);
 }
 
+/* Order events by stream, then by position in the commit (stable). */
+static int compare_by_stream(const void *a, const void *b)
+{
+    const arb_event *const *x = a;
+    const arb_event *const *y = b;
+    int order = strcmp((*x)->stream, (*y)->stream);
+    return order != 0 ? order : (*x < *y ? -1 : *x > *y);
+}
+
 void arb__fanout(arb__server *server, arb__release *release)
 {
-    /* Events come in commit order, streams interleaved: gather each
-     * stream's run in order. done[i] marks events already delivered. */
+    /* Events come in commit order, streams interleaved: group each stream's
+     * events (in commit order, which is seq order within a stream). */
     size_t total = release->event_count;
-    bool *done = calloc(total, sizeof *done);
-    arb_event *run = calloc(total, sizeof *run);
-    if (done == NULL || run == NULL) {
-        free(done);
+    const arb_event **order = malloc(total * sizeof *order);
+    arb_event *run = malloc(total * sizeof *run);
+    if (order == NULL || run == NULL) {
+        free(order);
         free(run);
         return;
     }
-    for (size_t i = 0; i < total; i++) {
-        if (done[i])
-            continue;
+    for (size_t i = 0; i < total; i++)
+        order[i] = &release->events[i];
+    qsort(order, total, sizeof *order, compare_by_stream);
+    for (size_t i = 0; i < total;) {
         size_t count = 0;
-        for (size_t j = i; j < total; j++) {
-            if (done[j] || strcmp(release->events[j].stream, release->events[i].stream) != 0)
-                continue;
-            run[count++] = release->events[j];
-            done[j] = true;
-        }
+        do {
+            run[count++] = *order[i++];
+        } while (i < total && strcmp(order[i]->stream, run[0].stream) == 0);
+        ARB_ASSERT(count == 1 || run[count - 1].seq > run[count - 2].seq);
         fanout_stream(server, run, count);
     }
-    free(done);
+    free(order);
     free(run);
 }

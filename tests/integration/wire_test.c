@@ -516,6 +516,58 @@ static void test_sync_batches(void **state)
     stop(f);
 }
 
+/* One batch touching two streams: each subscriber of a stream gets that
+ * stream's events, in seq order, and none of the other's. */
+static void test_patches_split_by_stream(void **state)
+{
+    fixture *f = *state;
+    start(f, NULL);
+    static const char *const owners[] = {"alice"};
+    test_ledger_setup(&f->server, "ledger:one", owners, 1, 0);
+    test_ledger_setup(&f->server, "ledger:two", owners, 1, 0);
+    uint64_t one = 0, two = 0;
+    balance(&f->server, "ledger:one", "alice", &one);
+    balance(&f->server, "ledger:two", "alice", &two);
+    arb_ws_client *both = test_ws_open(&f->server, "both");
+    arb_ws_client *only_two = test_ws_open(&f->server, "only-two");
+    test_ws_send(both, "{s:s, s:s}", "type", "subscribe", "stream", "ledger:one");
+    json_decref(test_ws_expect(both, "snapshot", 5000));
+    test_ws_send(both, "{s:s, s:s}", "type", "subscribe", "stream", "ledger:two");
+    json_decref(test_ws_expect(both, "snapshot", 5000));
+    test_ws_send(only_two, "{s:s, s:s}", "type", "subscribe", "stream", "ledger:two");
+    json_decref(test_ws_expect(only_two, "snapshot", 5000));
+    arb_ws_client *admin = test_ws_open(&f->server, "admin");
+    json_t *proposals = json_array();
+    for (int i = 1; i <= 40; i++)
+        json_array_append_new(proposals,
+                              json_pack("{s:i, s:s, s:s, s:{s:s, s:i}}", "client_seq", i, "stream",
+                                        i % 3 == 0 ? "ledger:one" : "ledger:two", "action",
+                                        "deposit", "args", "account", "alice", "amount", i));
+    test_ws_send(admin, "{s:s, s:o}", "type", "sync", "proposals", proposals);
+    json_decref(test_ws_expect(admin, "sync_result", 10000));
+    uint64_t seen_one = one, seen_two = two;
+    while (seen_one < one + 13 || seen_two < two + 27) {
+        json_t *patch = test_ws_expect(both, "patch", 10000);
+        const char *stream = json_string_value(json_object_get(patch, "stream"));
+        uint64_t *at = strcmp(stream, "ledger:one") == 0 ? &seen_one : &seen_two;
+        size_t i;
+        json_t *event;
+        json_array_foreach (json_object_get(patch, "events"), i, event) {
+            assert_string_equal(json_string_value(json_object_get(event, "stream")), stream);
+            assert_int_equal(int_of(event, "seq"), *at + 1);
+            (*at)++;
+        }
+        json_decref(patch);
+    }
+    assert_int_equal(follow(only_two, two, two + 27), 27);
+    test_ws_send(only_two, "{s:s}", "type", "ping");
+    json_decref(test_ws_expect(only_two, "pong", 5000)); /* nothing of ledger:one came */
+    arb_ws_close(admin);
+    arb_ws_close(both);
+    arb_ws_close(only_two);
+    stop(f);
+}
+
 /* Subscriptions are bounded and must name a stream that exists. */
 static void test_subscription_bounds(void **state)
 {
@@ -744,6 +796,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subscribe_catch_up_without_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_race_for_the_same_funds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_patches_split_by_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscription_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_reader_is_closed, setup, teardown),

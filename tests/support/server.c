@@ -177,7 +177,11 @@ void test_ledger_setup(const test_server *server, const char *stream, const char
                        size_t count, long long amount)
 {
     arb_ws_client *admin = test_ws_open(server, "admin");
-    uint64_t seq = (uint64_t)time(NULL) * 1000;
+    /* Far above the small client_seqs tests use for "admin", and never
+     * repeated within the process (several setups may share a server). */
+    static uint64_t seq;
+    if (seq == 0)
+        seq = (uint64_t)time(NULL) * 1000;
     for (size_t i = 0; i < count; i++) {
         json_t *outcome = test_ws_propose(admin, ++seq, stream, "open_account",
                                           json_pack("{s:s, s:s, s:s}", "account", owners[i],
