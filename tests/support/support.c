@@ -89,11 +89,20 @@ void test_exec(arb_engine *engine, const arb_command *command, arb_outcome *outc
 int test_propose(arb_engine *engine, arb_outcome *outcome, const char *client_id, arb_role role,
                  uint64_t seq, const char *stream, const char *action, const char *args_format, ...)
 {
-    arb_command command;
     va_list ap;
     va_start(ap, args_format);
-    command_v(&command, client_id, role, seq, stream, action, args_format, ap);
+    int code =
+        test_vpropose(engine, outcome, client_id, role, seq, stream, action, args_format, ap);
     va_end(ap);
+    return code;
+}
+
+int test_vpropose(arb_engine *engine, arb_outcome *outcome, const char *client_id, arb_role role,
+                  uint64_t seq, const char *stream, const char *action, const char *args_format,
+                  va_list ap)
+{
+    arb_command command;
+    command_v(&command, client_id, role, seq, stream, action, args_format, ap);
     arb_outcome local;
     arb_outcome *out = outcome != NULL ? outcome : &local;
     test_exec(engine, &command, out);

@@ -42,6 +42,10 @@ void test_exec(arb_engine *engine, const arb_command *command, arb_outcome *outc
 int test_propose(arb_engine *engine, arb_outcome *outcome, const char *client_id, arb_role role,
                  uint64_t seq, const char *stream, const char *action, const char *args_format,
                  ...);
+/* test_propose with the args already started (the caller ends ap). */
+int test_vpropose(arb_engine *engine, arb_outcome *outcome, const char *client_id, arb_role role,
+                  uint64_t seq, const char *stream, const char *action, const char *args_format,
+                  va_list ap);
 
 /* The seed for randomized tests: $ARB_SEED, else time-based; printed so a
  * failure can be replayed. */

@@ -5,84 +5,116 @@
  * timers), resends of both, groups that depend on their own proposals, span
  * streams, hold duplicates or bad keys, or mix in proposals decided before;
  * and a randomized run against a simple all-or-nothing model of the ledger.
+ *
+ * The tests write a group as a table of proposals (BUILD_GROUP) and what it
+ * must answer as a table of expected outcomes (EXPECT), one row a proposal.
  */
-#include "support.h"
+#include "engine_fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define L "ledger:main"
+#define L ENGINE_FIXTURE_LEDGER
 #define OTHER "ledger:other"
+#define GROUP_MAX 6
 
-typedef struct fixture {
-    char *dir;
-    test_clock clock;
-    uint32_t snapshot_every;
-    arb_engine *engine;
-    uint64_t admin_seq;
-} fixture;
+/* One proposal of a group, as data. The admin proposes with its next
+ * client_seq, anyone else with seq ("$system" as the system, the rest as
+ * users). from names the account of a deposit, withdraw or open_account
+ * (owned by owner, in EUR). */
+typedef struct proposal {
+    const char *client_id;
+    uint64_t seq;
+    const char *stream;
+    const char *action; /* open_account, deposit, withdraw, transfer or hold */
+    const char *from, *to;
+    json_int_t amount;
+    json_int_t timeout_s; /* hold */
+    const char *owner;    /* open_account */
+} proposal;
 
-static void open_engine(fixture *f)
+/* alice's transfer from a to b on L. */
+/* clang-format off */
+#define TRANSFER(client_seq, value) {"alice", client_seq, L, "transfer", "a", "b", .amount = value}
+/* clang-format on */
+
+/* A group's commands and, once it has run, their outcomes (both owned). */
+typedef struct group {
+    arb_command commands[GROUP_MAX];
+    arb_outcome outcomes[GROUP_MAX];
+    size_t count;
+} group;
+
+/* What one outcome must be: its kind, and a rejection's code. replay is
+ * REPLAY_NO (false), REPLAY_YES (true) or REPLAY_ANY (not checked);
+ * seq_first 0 is not checked. */
+enum { REPLAY_NO = 0, REPLAY_YES = 1, REPLAY_ANY = 2 };
+typedef struct expect {
+    arb_outcome_kind kind;
+    int code;      /* rejected */
+    size_t failed; /* ARB_EABORTED: the index of the proposal that failed */
+    int replay;
+    uint64_t seq_first; /* committed */
+} expect;
+
+/* clang-format off */
+#define COMMITTED(seq_first, replay) {ARB_OUTCOME_COMMITTED, 0, 0, replay, seq_first}
+#define REFUSED(code, replay) {ARB_OUTCOME_REJECTED, code, 0, replay, 0}
+/* Aborted because the proposal at index failed was refused; replay must be
+ * false or true. */
+#define ABORTED(failed, replay) {ARB_OUTCOME_REJECTED, ARB_EABORTED, failed, replay, 0}
+/* clang-format on */
+
+/* BUILD_GROUP(f, g, proposal, ...) builds group g from the proposals;
+ * EXPECT(g, expect, ...) checks its outcomes, one row each, and reports a
+ * mismatch at the line of the EXPECT. */
+#define BUILD_GROUP(f, g, ...)                                                                     \
+    group_build(f, g, (const proposal[]){__VA_ARGS__},                                             \
+                sizeof((const proposal[]){__VA_ARGS__}) / sizeof(proposal))
+#define EXPECT(g, ...)                                                                             \
+    assert_outcomes(g, (const expect[]){__VA_ARGS__},                                              \
+                    sizeof((const expect[]){__VA_ARGS__}) / sizeof(expect), __LINE__)
+
+static void build_command(engine_fixture *f, const proposal *p, arb_command *command)
 {
-    arb_engine_config config = {.data_dir = f->dir,
-                                .clock_ms = test_clock_ms,
-                                .clock_user = &f->clock,
-                                .snapshot_every = f->snapshot_every};
-    assert_int_equal(arb_engine_open(&config, &f->engine), 0);
+    bool admin = strcmp(p->client_id, "admin") == 0;
+    arb_role role = admin                    ? ARB_ROLE_ADMIN
+                    : p->client_id[0] == '$' ? ARB_ROLE_SYSTEM
+                                             : ARB_ROLE_USER;
+    uint64_t seq = admin ? ++f->admin_seq : p->seq;
+    if (strcmp(p->action, "open_account") == 0)
+        test_command(command, p->client_id, role, seq, p->stream, p->action, "{s:s,s:s,s:s}",
+                     "account", p->from, "owner", p->owner, "currency", "EUR");
+    else if (strcmp(p->action, "transfer") == 0)
+        test_command(command, p->client_id, role, seq, p->stream, p->action, "{s:s,s:s,s:I}",
+                     "from", p->from, "to", p->to, "amount", p->amount);
+    else if (strcmp(p->action, "hold") == 0)
+        test_command(command, p->client_id, role, seq, p->stream, p->action, "{s:s,s:s,s:I,s:I}",
+                     "from", p->from, "to", p->to, "amount", p->amount, "timeout_s", p->timeout_s);
+    else
+        test_command(command, p->client_id, role, seq, p->stream, p->action, "{s:s,s:I}", "account",
+                     p->from, "amount", p->amount);
 }
 
-static void reopen(fixture *f)
+/* An empty group of count proposals, its outcomes cleared. */
+static void group_start(group *g, size_t count)
 {
-    arb_engine_close(f->engine);
-    open_engine(f);
+    assert_true(count <= GROUP_MAX);
+    g->count = count;
+    for (size_t i = 0; i < count; i++)
+        arb_outcome_init(&g->outcomes[i]);
 }
 
-static int setup(void **state)
+static void group_build(engine_fixture *f, group *g, const proposal *proposals, size_t count)
 {
-    fixture *f = calloc(1, sizeof *f);
-    f->dir = test_mkdtemp("atomic");
-    f->clock.now_ms = 1700000000000;
-    open_engine(f);
-    *state = f;
-    return 0;
+    group_start(g, count);
+    for (size_t i = 0; i < count; i++)
+        build_command(f, &proposals[i], &g->commands[i]);
 }
 
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    arb_engine_close(f->engine);
-    test_rmdir(f->dir);
-    free(f);
-    return 0;
-}
-
-/* a (alice's, funded with amount) and b (bob's, empty) on L: seqs 1..3
- * (1..2 when amount is 0). */
-static void two_accounts(fixture *f, long amount)
-{
-    const char *owners[2] = {"alice", "bob"};
-    const char *accounts[2] = {"a", "b"};
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, ++f->admin_seq, L,
-                                      "open_account", "{s:s,s:s,s:s}", "account", accounts[i],
-                                      "owner", owners[i], "currency", "EUR"),
-                         0);
-    if (amount > 0)
-        assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, ++f->admin_seq, L,
-                                      "deposit", "{s:s,s:I}", "account", "a", "amount",
-                                      (json_int_t)amount),
-                         0);
-}
-
-/* alice's transfer of amount from a to b as client_seq seq (not executed). */
-static void transfer_command(arb_command *command, uint64_t seq, long amount)
-{
-    test_command(command, "alice", ARB_ROLE_USER, seq, L, "transfer", "{s:s,s:s,s:I}", "from", "a",
-                 "to", "b", "amount", (json_int_t)amount);
-}
-
-static void run_atomic(fixture *f, const arb_command *commands, size_t count, arb_outcome *outcomes)
+static void run_atomic(engine_fixture *f, const arb_command *commands, size_t count,
+                       arb_outcome *outcomes)
 {
     assert_int_equal(arb_engine_execute_atomic(f->engine, commands, count, outcomes), 0);
     for (size_t i = 0; i < count; i++)
@@ -90,39 +122,24 @@ static void run_atomic(fixture *f, const arb_command *commands, size_t count, ar
                     outcomes[i].kind == ARB_OUTCOME_REJECTED);
 }
 
-static void clear_all(arb_command *commands, arb_outcome *outcomes, size_t count)
+/* Send the group (again): the outcomes of an earlier run are cleared. */
+static void group_run(engine_fixture *f, group *g)
 {
-    for (size_t i = 0; i < count; i++) {
-        if (commands != NULL)
-            arb_command_clear(&commands[i]);
-        if (outcomes != NULL)
-            arb_outcome_clear(&outcomes[i]);
+    for (size_t i = 0; i < g->count; i++)
+        arb_outcome_clear(&g->outcomes[i]);
+    run_atomic(f, g->commands, g->count, g->outcomes);
+}
+
+static void group_clear(group *g)
+{
+    for (size_t i = 0; i < g->count; i++) {
+        arb_command_clear(&g->commands[i]);
+        arb_outcome_clear(&g->outcomes[i]);
     }
+    g->count = 0;
 }
 
-static json_int_t balance_in(fixture *f, const char *stream, const char *account)
-{
-    json_t *state = test_state(f->engine, stream, NULL);
-    json_t *acct = json_object_get(json_object_get(state, "accounts"), account);
-    assert_non_null(acct);
-    json_int_t value = json_integer_value(json_object_get(acct, "balance"));
-    json_decref(state);
-    return value;
-}
-
-static json_int_t balance(fixture *f, const char *account)
-{
-    return balance_in(f, L, account);
-}
-
-static uint64_t version_of(fixture *f, const char *stream)
-{
-    uint64_t version = 0;
-    json_decref(test_state(f->engine, stream, &version));
-    return version;
-}
-
-static size_t events_in_log(fixture *f, const char *stream)
+static size_t events_in_log(engine_fixture *f, const char *stream)
 {
     json_t *events = NULL;
     assert_int_equal(arb_engine_events(f->engine, stream, 0, 0, &events), 0);
@@ -131,182 +148,196 @@ static size_t events_in_log(fixture *f, const char *stream)
     return n;
 }
 
-static void assert_aborted(const arb_outcome *outcome, size_t failed, bool replay)
+static void assert_no_stream(engine_fixture *f, const char *stream)
 {
-    assert_int_equal(outcome->kind, ARB_OUTCOME_REJECTED);
-    assert_int_equal(outcome->code, ARB_EABORTED);
-    assert_int_equal(outcome->replay, replay);
-    assert_int_equal(json_integer_value(json_object_get(outcome->details, "failed")), failed);
+    arb_principal admin = {.id = "test", .role = ARB_ROLE_ADMIN};
+    json_t *state = NULL;
+    uint64_t version = 0;
+    assert_int_equal(arb_engine_state(f->engine, stream, &admin, &state, &version),
+                     ARB_ESTREAM_NOT_FOUND);
 }
 
-static void assert_verify(fixture *f)
+/* cmocka's assert_int_equal, reporting line (of this file) when it fails. */
+#define ASSERT_EQUAL_AT(a, b, line)                                                                \
+    _assert_int_equal(cast_to_largest_integral_type(a), cast_to_largest_integral_type(b),          \
+                      __FILE__, line)
+
+static void assert_outcome(const arb_outcome *outcome, const expect *want, int line)
 {
-    arb_engine_close(f->engine);
-    f->engine = NULL;
-    arb_verify_report report;
-    int rc = arb_verify(f->dir, 1, &report);
-    if (rc != 0)
-        fail_msg("verify: %s seq %llu: %s", report.stream, (unsigned long long)report.seq,
-                 report.why);
-    open_engine(f);
+    ASSERT_EQUAL_AT(outcome->kind, want->kind, line);
+    if (want->kind == ARB_OUTCOME_REJECTED)
+        ASSERT_EQUAL_AT(outcome->code, want->code, line);
+    if (want->code == ARB_EABORTED) {
+        assert_true(want->replay != REPLAY_ANY);
+        ASSERT_EQUAL_AT(json_integer_value(json_object_get(outcome->details, "failed")),
+                        want->failed, line);
+    }
+    if (want->replay != REPLAY_ANY)
+        ASSERT_EQUAL_AT(outcome->replay, want->replay == REPLAY_YES, line);
+    if (want->seq_first != 0)
+        ASSERT_EQUAL_AT(outcome->seq_first, want->seq_first, line);
+}
+
+static void assert_outcomes(const group *g, const expect *want, size_t count, int line)
+{
+    ASSERT_EQUAL_AT(count, g->count, line);
+    for (size_t i = 0; i < count; i++)
+        assert_outcome(&g->outcomes[i], &want[i], line);
+}
+
+/* A resent proposal is answered with its first outcome, as a replay. */
+static void assert_replay_of(const arb_outcome *again, const arb_outcome *first)
+{
+    assert_true(again->replay);
+    assert_int_equal(again->kind, first->kind);
+    assert_int_equal(again->code, first->code);
+    assert_int_equal(again->seq_first, first->seq_first);
+}
+
+/* ... and a resent group's outcome keeps its version and details too. */
+static void assert_resent_as(const arb_outcome *again, const arb_outcome *first)
+{
+    assert_replay_of(again, first);
+    assert_int_equal(again->version, first->version);
+    assert_true(json_equal(again->details, first->details) ||
+                (again->details == NULL && first->details == NULL));
+}
+
+/* Verify the directory and open the engine again. */
+static void assert_verify(engine_fixture *f)
+{
+    engine_fixture_verify(f, NULL);
+    engine_fixture_open(f);
 }
 
 static void test_all_accepted(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 1000);
-    arb_command commands[3];
-    arb_outcome outcomes[3];
-    for (size_t i = 0; i < 3; i++)
-        transfer_command(&commands[i], i + 1, 100 * ((long)i + 1));
-    run_atomic(f, commands, 3, outcomes);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 1000);
+    group g;
+    BUILD_GROUP(f, &g, TRANSFER(1, 100), TRANSFER(2, 200), TRANSFER(3, 300));
+    group_run(f, &g);
+    EXPECT(&g, COMMITTED(4, false), COMMITTED(5, false), COMMITTED(6, false));
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(outcomes[i].kind, ARB_OUTCOME_COMMITTED);
-        assert_false(outcomes[i].replay);
-        assert_int_equal(outcomes[i].seq_first, 4 + i);
-        assert_int_equal(outcomes[i].seq_last, 4 + i);
-        assert_int_equal(outcomes[i].event_count, 1);
-        assert_int_equal(outcomes[i].events[0].seq, 4 + i);
-        assert_int_equal(outcomes[i].events[0].applied_at_ms, f->clock.now_ms);
+        assert_int_equal(g.outcomes[i].seq_last, 4 + i);
+        assert_int_equal(g.outcomes[i].event_count, 1);
+        assert_int_equal(g.outcomes[i].events[0].seq, 4 + i);
+        assert_int_equal(g.outcomes[i].events[0].applied_at_ms, f->clock.now_ms);
     }
-    clear_all(commands, outcomes, 3);
-    assert_int_equal(balance(f, "a"), 400);
-    assert_int_equal(balance(f, "b"), 600);
-    assert_int_equal(version_of(f, L), 6);
+    group_clear(&g);
+    assert_int_equal(engine_fixture_balance(f, L, "a"), 400);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 600);
+    assert_int_equal(engine_fixture_version(f, L), 6);
     assert_int_equal(events_in_log(f, L), 6);
-    reopen(f);
-    assert_int_equal(balance(f, "b"), 600);
+    engine_fixture_reopen(f);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 600);
     assert_verify(f);
 }
 
 /* One group that fails at index 1 of 3: 30 fits, 500 does not, 10 would. */
-static void abort_in_the_middle(fixture *f, arb_outcome outcomes[3])
+static void abort_in_the_middle(engine_fixture *f, group *g)
 {
-    arb_command commands[3];
-    transfer_command(&commands[0], 1, 30);
-    transfer_command(&commands[1], 2, 500);
-    transfer_command(&commands[2], 3, 10);
-    run_atomic(f, commands, 3, outcomes);
-    clear_all(commands, NULL, 3);
+    BUILD_GROUP(f, g, TRANSFER(1, 30), TRANSFER(2, 500), TRANSFER(3, 10));
+    group_run(f, g);
 }
 
 static void test_rejected_in_the_middle_applies_nothing(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 100);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 100);
     json_t *before = test_state(f->engine, L, NULL);
-    arb_outcome outcomes[3];
-    abort_in_the_middle(f, outcomes);
-    assert_aborted(&outcomes[0], 1, false);
-    assert_int_equal(outcomes[1].kind, ARB_OUTCOME_REJECTED);
-    assert_int_equal(outcomes[1].code, ARB_EINSUFFICIENT_FUNDS);
-    assert_false(outcomes[1].replay);
-    assert_aborted(&outcomes[2], 1, false);
+    group g;
+    abort_in_the_middle(f, &g);
+    EXPECT(&g, ABORTED(1, false), REFUSED(ARB_EINSUFFICIENT_FUNDS, false), ABORTED(1, false));
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(outcomes[i].version, 3); /* nothing of the group applied */
-        assert_int_equal(outcomes[i].event_count, 0);
-        assert_null(outcomes[i].events);
+        assert_int_equal(g.outcomes[i].version, 3); /* nothing of the group applied */
+        assert_int_equal(g.outcomes[i].event_count, 0);
+        assert_null(g.outcomes[i].events);
     }
-    assert_string_equal(outcomes[0].message, arb_err_message(ARB_EABORTED));
-    clear_all(NULL, outcomes, 3);
+    assert_string_equal(g.outcomes[0].message, arb_err_message(ARB_EABORTED));
+    group_clear(&g);
     json_t *after = test_state(f->engine, L, NULL);
     assert_true(json_equal(before, after));
     json_decref(before);
     json_decref(after);
-    assert_int_equal(version_of(f, L), 3);
+    assert_int_equal(engine_fixture_version(f, L), 3);
     assert_int_equal(events_in_log(f, L), 3);
     /* The next commit takes the very next seq: no gap was left behind. */
-    arb_command command;
     arb_outcome out;
-    transfer_command(&command, 4, 5);
-    test_exec(f->engine, &command, &out);
+    engine_fixture_transfer(f, &out, 4, 5);
     assert_int_equal(out.kind, ARB_OUTCOME_COMMITTED);
     assert_int_equal(out.seq_first, 4);
     arb_outcome_clear(&out);
-    arb_command_clear(&command);
     assert_verify(f);
-    assert_int_equal(balance(f, "b"), 5);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 5);
 }
 
 static void test_resend_of_aborted_group_gets_same_rejections(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 100);
-    arb_outcome first[3], again[3];
-    abort_in_the_middle(f, first);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 100);
+    group first, again;
+    abort_in_the_middle(f, &first);
     /* Funds arrive, and the server restarts; the answer must not change. */
-    assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, ++f->admin_seq, L,
-                                  "deposit", "{s:s,s:i}", "account", "a", "amount", 10000),
-                     0);
-    reopen(f);
-    abort_in_the_middle(f, again);
+    assert_int_equal(
+        engine_fixture_admin_propose(f, L, "deposit", "{s:s,s:i}", "account", "a", "amount", 10000),
+        0);
+    engine_fixture_reopen(f);
+    abort_in_the_middle(f, &again);
     for (size_t i = 0; i < 3; i++) {
-        assert_true(again[i].replay);
-        assert_int_equal(again[i].kind, ARB_OUTCOME_REJECTED);
-        assert_int_equal(again[i].code, first[i].code);
-        assert_int_equal(again[i].version, first[i].version);
-        assert_string_equal(again[i].message, first[i].message);
-        assert_true(json_equal(again[i].details, first[i].details) ||
-                    (again[i].details == NULL && first[i].details == NULL));
+        assert_resent_as(&again.outcomes[i], &first.outcomes[i]);
+        assert_int_equal(again.outcomes[i].kind, ARB_OUTCOME_REJECTED);
+        assert_string_equal(again.outcomes[i].message, first.outcomes[i].message);
     }
-    assert_aborted(&again[0], 1, true);
-    assert_aborted(&again[2], 1, true);
-    clear_all(NULL, first, 3);
-    clear_all(NULL, again, 3);
-    assert_int_equal(balance(f, "b"), 0);
-    assert_int_equal(version_of(f, L), 4);
+    EXPECT(&again, ABORTED(1, true), REFUSED(ARB_EINSUFFICIENT_FUNDS, true), ABORTED(1, true));
+    group_clear(&first);
+    group_clear(&again);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 0);
+    assert_int_equal(engine_fixture_version(f, L), 4);
 }
 
 static void test_resend_of_committed_group_is_replayed(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 1000);
-    arb_command commands[2];
-    arb_outcome first[2], again[2];
-    transfer_command(&commands[0], 1, 10);
-    transfer_command(&commands[1], 2, 20);
-    run_atomic(f, commands, 2, first);
-    run_atomic(f, commands, 2, again);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 1000);
+    const proposal transfers[] = {TRANSFER(1, 10), TRANSFER(2, 20)};
+    group first, again;
+    group_build(f, &first, transfers, 2);
+    group_build(f, &again, transfers, 2);
+    group_run(f, &first);
+    group_run(f, &again);
     for (size_t i = 0; i < 2; i++) {
-        assert_int_equal(again[i].kind, ARB_OUTCOME_COMMITTED);
-        assert_true(again[i].replay);
-        assert_int_equal(again[i].seq_first, first[i].seq_first);
-        assert_int_equal(again[i].seq_last, first[i].seq_last);
+        assert_replay_of(&again.outcomes[i], &first.outcomes[i]);
+        assert_int_equal(again.outcomes[i].kind, ARB_OUTCOME_COMMITTED);
+        assert_int_equal(again.outcomes[i].seq_last, first.outcomes[i].seq_last);
     }
-    clear_all(NULL, again, 2);
-    reopen(f);
-    run_atomic(f, commands, 2, again);
-    assert_true(again[0].replay && again[1].replay);
-    clear_all(commands, first, 2);
-    clear_all(NULL, again, 2);
-    assert_int_equal(balance(f, "b"), 30);
-    assert_int_equal(version_of(f, L), 5);
+    engine_fixture_reopen(f);
+    group_run(f, &again);
+    EXPECT(&again, COMMITTED(0, true), COMMITTED(0, true));
+    group_clear(&first);
+    group_clear(&again);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 30);
+    assert_int_equal(engine_fixture_version(f, L), 5);
 }
 
 /* Each proposal sees the ones before it: open an account, fund it, spend it. */
 static void test_group_depends_on_its_own_proposals(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 0);
-    arb_command commands[4];
-    arb_outcome outcomes[4];
-    test_command(&commands[0], "admin", ARB_ROLE_ADMIN, ++f->admin_seq, L, "open_account",
-                 "{s:s,s:s,s:s}", "account", "c", "owner", "carol", "currency", "EUR");
-    test_command(&commands[1], "admin", ARB_ROLE_ADMIN, ++f->admin_seq, L, "deposit", "{s:s,s:i}",
-                 "account", "c", "amount", 100);
-    test_command(&commands[2], "carol", ARB_ROLE_USER, 1, L, "transfer", "{s:s,s:s,s:i}", "from",
-                 "c", "to", "a", "amount", 70);
-    transfer_command(&commands[3], 1, 70); /* alice spends what carol just sent */
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 0);
+    group g;
+    BUILD_GROUP(f, &g, {"admin", 0, L, "open_account", "c", .owner = "carol"},
+                {"admin", 0, L, "deposit", "c", .amount = 100},
+                {"carol", 1, L, "transfer", "c", "a", .amount = 70},
+                TRANSFER(1, 70)); /* alice spends what carol just sent */
     /* Alone, the last one would be refused: a is empty. */
-    run_atomic(f, commands, 4, outcomes);
-    for (size_t i = 0; i < 4; i++) {
-        assert_int_equal(outcomes[i].kind, ARB_OUTCOME_COMMITTED);
-        assert_int_equal(outcomes[i].seq_first, 3 + i);
-    }
-    clear_all(commands, outcomes, 4);
-    assert_int_equal(balance(f, "a"), 0);
-    assert_int_equal(balance(f, "b"), 70);
-    assert_int_equal(balance(f, "c"), 30);
+    group_run(f, &g);
+    EXPECT(&g, COMMITTED(3, REPLAY_ANY), COMMITTED(4, REPLAY_ANY), COMMITTED(5, REPLAY_ANY),
+           COMMITTED(6, REPLAY_ANY));
+    group_clear(&g);
+    assert_int_equal(engine_fixture_balance(f, L, "a"), 0);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 70);
+    assert_int_equal(engine_fixture_balance(f, L, "c"), 30);
     assert_verify(f);
 }
 
@@ -314,73 +345,51 @@ static void test_group_depends_on_its_own_proposals(void **state)
  * have created does not exist, the other is unchanged. */
 static void test_group_over_two_streams_aborts_whole(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 100);
-    arb_command commands[4];
-    arb_outcome outcomes[4];
-    test_command(&commands[0], "admin", ARB_ROLE_ADMIN, ++f->admin_seq, OTHER, "open_account",
-                 "{s:s,s:s,s:s}", "account", "x", "owner", "alice", "currency", "EUR");
-    test_command(&commands[1], "admin", ARB_ROLE_ADMIN, ++f->admin_seq, OTHER, "deposit",
-                 "{s:s,s:i}", "account", "x", "amount", 500);
-    test_command(&commands[2], "admin", ARB_ROLE_ADMIN, ++f->admin_seq, L, "deposit", "{s:s,s:i}",
-                 "account", "a", "amount", 50);
-    test_command(&commands[3], "admin", ARB_ROLE_ADMIN, ++f->admin_seq, L, "transfer",
-                 "{s:s,s:s,s:i}", "from", "b", "to", "a", "amount", 1);
-    run_atomic(f, commands, 4, outcomes);
-    for (size_t i = 0; i < 3; i++) {
-        assert_aborted(&outcomes[i], 3, false);
-        assert_int_equal(outcomes[i].version, i < 2 ? 0 : 3);
-    }
-    assert_int_equal(outcomes[3].code, ARB_EINSUFFICIENT_FUNDS);
-    clear_all(NULL, outcomes, 4);
-
-    json_t *state_json = NULL;
-    uint64_t version = 0;
-    arb_principal admin = {.id = "test", .role = ARB_ROLE_ADMIN};
-    assert_int_equal(arb_engine_state(f->engine, OTHER, &admin, &state_json, &version),
-                     ARB_ESTREAM_NOT_FOUND);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 100);
+    group g;
+    BUILD_GROUP(f, &g, {"admin", 0, OTHER, "open_account", "x", .owner = "alice"},
+                {"admin", 0, OTHER, "deposit", "x", .amount = 500},
+                {"admin", 0, L, "deposit", "a", .amount = 50},
+                {"admin", 0, L, "transfer", "b", "a", .amount = 1});
+    group_run(f, &g);
+    EXPECT(&g, ABORTED(3, false), ABORTED(3, false), ABORTED(3, false),
+           REFUSED(ARB_EINSUFFICIENT_FUNDS, REPLAY_ANY));
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(g.outcomes[i].version, i < 2 ? 0 : 3);
+    assert_no_stream(f, OTHER);
     json_t *streams = NULL;
     assert_int_equal(arb_engine_streams(f->engine, &streams), 0);
     assert_int_equal(json_array_size(streams), 1);
     json_decref(streams);
-    assert_int_equal(balance(f, "a"), 100);
-    assert_int_equal(version_of(f, L), 3);
-    reopen(f);
-    assert_int_equal(arb_engine_state(f->engine, OTHER, &admin, &state_json, &version),
-                     ARB_ESTREAM_NOT_FOUND);
+    assert_int_equal(engine_fixture_balance(f, L, "a"), 100);
+    assert_int_equal(engine_fixture_version(f, L), 3);
+    engine_fixture_reopen(f);
+    assert_no_stream(f, OTHER);
     /* Resent after a restart: the same answers. */
-    run_atomic(f, commands, 4, outcomes);
-    for (size_t i = 0; i < 3; i++)
-        assert_aborted(&outcomes[i], 3, true);
-    assert_int_equal(outcomes[3].code, ARB_EINSUFFICIENT_FUNDS);
-    assert_true(outcomes[3].replay);
-    clear_all(commands, outcomes, 4);
-    assert_int_equal(arb_engine_state(f->engine, OTHER, &admin, &state_json, &version),
-                     ARB_ESTREAM_NOT_FOUND);
+    group_run(f, &g);
+    EXPECT(&g, ABORTED(3, true), ABORTED(3, true), ABORTED(3, true),
+           REFUSED(ARB_EINSUFFICIENT_FUNDS, true));
+    group_clear(&g);
+    assert_no_stream(f, OTHER);
     assert_verify(f);
 }
 
 /* The same group over two streams, all accepted: both change, in order. */
 static void test_group_over_two_streams_commits(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 100);
-    arb_command commands[3];
-    arb_outcome outcomes[3];
-    test_command(&commands[0], "admin", ARB_ROLE_ADMIN, ++f->admin_seq, OTHER, "open_account",
-                 "{s:s,s:s,s:s}", "account", "x", "owner", "alice", "currency", "EUR");
-    test_command(&commands[1], "admin", ARB_ROLE_ADMIN, ++f->admin_seq, L, "withdraw", "{s:s,s:i}",
-                 "account", "a", "amount", 40);
-    test_command(&commands[2], "admin", ARB_ROLE_ADMIN, ++f->admin_seq, OTHER, "deposit",
-                 "{s:s,s:i}", "account", "x", "amount", 40);
-    run_atomic(f, commands, 3, outcomes);
-    assert_int_equal(outcomes[0].seq_first, 1);
-    assert_int_equal(outcomes[1].seq_first, 4);
-    assert_int_equal(outcomes[2].seq_first, 2);
-    clear_all(commands, outcomes, 3);
-    reopen(f);
-    assert_int_equal(balance(f, "a"), 60);
-    assert_int_equal(balance_in(f, OTHER, "x"), 40);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 100);
+    group g;
+    BUILD_GROUP(f, &g, {"admin", 0, OTHER, "open_account", "x", .owner = "alice"},
+                {"admin", 0, L, "withdraw", "a", .amount = 40},
+                {"admin", 0, OTHER, "deposit", "x", .amount = 40});
+    group_run(f, &g);
+    EXPECT(&g, COMMITTED(1, REPLAY_ANY), COMMITTED(4, REPLAY_ANY), COMMITTED(2, REPLAY_ANY));
+    group_clear(&g);
+    engine_fixture_reopen(f);
+    assert_int_equal(engine_fixture_balance(f, L, "a"), 60);
+    assert_int_equal(engine_fixture_balance(f, OTHER, "x"), 40);
     assert_verify(f);
 }
 
@@ -390,17 +399,13 @@ static void test_group_over_two_streams_commits(void **state)
  * trusted its timers would not), and tick would count it in fired. */
 static void test_aborted_hold_leaves_no_timer(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 1000);
-    arb_command commands[2];
-    arb_outcome outcomes[2];
-    test_command(&commands[0], "alice", ARB_ROLE_USER, 1, L, "hold", "{s:s,s:s,s:i,s:i}", "from",
-                 "a", "to", "b", "amount", 100, "timeout_s", 10);
-    transfer_command(&commands[1], 2, 5000);
-    run_atomic(f, commands, 2, outcomes);
-    assert_aborted(&outcomes[0], 1, false);
-    assert_int_equal(outcomes[1].code, ARB_EINSUFFICIENT_FUNDS);
-    clear_all(commands, outcomes, 2);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 1000);
+    group g;
+    BUILD_GROUP(f, &g, {"alice", 1, L, "hold", "a", "b", 100, .timeout_s = 10}, TRANSFER(2, 5000));
+    group_run(f, &g);
+    EXPECT(&g, ABORTED(1, false), REFUSED(ARB_EINSUFFICIENT_FUNDS, REPLAY_ANY));
+    group_clear(&g);
     assert_int_equal(arb_engine_next_deadline(f->engine), INT64_MAX);
 
     arb_outcome out;
@@ -411,40 +416,36 @@ static void test_aborted_hold_leaves_no_timer(void **state)
     assert_string_equal(json_string_value(json_object_get(out.result, "pending")), "p4");
     arb_outcome_clear(&out);
     assert_int_equal(arb_engine_next_deadline(f->engine), f->clock.now_ms + 100000);
-    uint64_t version = version_of(f, L);
+    uint64_t version = engine_fixture_version(f, L);
     f->clock.now_ms += 60000; /* past the aborted hold's 10 s, before the new 100 s */
     size_t fired = 0;
     assert_int_equal(arb_engine_tick(f->engine, &fired), 0);
     assert_int_equal(fired, 0);
-    assert_int_equal(version_of(f, L), version);
+    assert_int_equal(engine_fixture_version(f, L), version);
     json_t *st = test_state(f->engine, L, NULL);
     json_t *hold = json_object_get(json_object_get(st, "pending"), "p4");
     assert_string_equal(json_string_value(json_object_get(hold, "status")), "pending");
     json_decref(st);
-    assert_int_equal(balance(f, "a"), 950);
+    assert_int_equal(engine_fixture_balance(f, L, "a"), 950);
 }
 
 /* And a committed group's hold is armed like any other. */
 static void test_committed_hold_is_armed(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 1000);
-    arb_command commands[2];
-    arb_outcome outcomes[2];
-    test_command(&commands[0], "alice", ARB_ROLE_USER, 1, L, "hold", "{s:s,s:s,s:i,s:i}", "from",
-                 "a", "to", "b", "amount", 100, "timeout_s", 10);
-    transfer_command(&commands[1], 2, 10);
-    run_atomic(f, commands, 2, outcomes);
-    assert_int_equal(outcomes[0].kind, ARB_OUTCOME_COMMITTED);
-    assert_int_equal(outcomes[1].kind, ARB_OUTCOME_COMMITTED);
-    clear_all(commands, outcomes, 2);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 1000);
+    group g;
+    BUILD_GROUP(f, &g, {"alice", 1, L, "hold", "a", "b", 100, .timeout_s = 10}, TRANSFER(2, 10));
+    group_run(f, &g);
+    EXPECT(&g, COMMITTED(0, REPLAY_ANY), COMMITTED(0, REPLAY_ANY));
+    group_clear(&g);
     assert_int_equal(arb_engine_next_deadline(f->engine), f->clock.now_ms + 10000);
     f->clock.now_ms += 10000;
     size_t fired = 0;
     assert_int_equal(arb_engine_tick(f->engine, &fired), 0);
     assert_int_equal(fired, 1);
-    assert_int_equal(balance(f, "a"), 990);
-    assert_int_equal(version_of(f, L), 6);
+    assert_int_equal(engine_fixture_balance(f, L, "a"), 990);
+    assert_int_equal(engine_fixture_version(f, L), 6);
 }
 
 /* Proposals decided before the group are answered from the store and take
@@ -452,43 +453,30 @@ static void test_committed_hold_is_armed(void **state)
  * not undone by an abort. */
 static void test_mixed_with_proposals_decided_before(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 100);
-    arb_command commands[3];
-    arb_outcome outcomes[3];
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 100);
+    group g;
     arb_outcome committed, rejected;
-    transfer_command(&commands[0], 1, 10);
-    test_exec(f->engine, &commands[0], &committed);
+    BUILD_GROUP(f, &g, TRANSFER(1, 10), TRANSFER(2, 1000), TRANSFER(3, 20));
+    test_exec(f->engine, &g.commands[0], &committed);
     assert_int_equal(committed.kind, ARB_OUTCOME_COMMITTED);
-    transfer_command(&commands[1], 2, 1000);
-    test_exec(f->engine, &commands[1], &rejected);
+    test_exec(f->engine, &g.commands[1], &rejected);
     assert_int_equal(rejected.code, ARB_EINSUFFICIENT_FUNDS);
 
-    transfer_command(&commands[2], 3, 20);
-    run_atomic(f, commands, 3, outcomes);
-    assert_true(outcomes[0].replay);
-    assert_int_equal(outcomes[0].kind, ARB_OUTCOME_COMMITTED);
-    assert_int_equal(outcomes[0].seq_first, committed.seq_first);
-    assert_true(outcomes[1].replay);
-    assert_int_equal(outcomes[1].code, ARB_EINSUFFICIENT_FUNDS);
-    assert_false(outcomes[2].replay);
-    assert_int_equal(outcomes[2].kind, ARB_OUTCOME_COMMITTED);
-    assert_int_equal(outcomes[2].seq_first, 5);
-    clear_all(NULL, outcomes, 3);
-    arb_command_clear(&commands[2]);
+    group_run(f, &g);
+    EXPECT(&g, COMMITTED(0, true), REFUSED(ARB_EINSUFFICIENT_FUNDS, true), COMMITTED(5, false));
+    assert_int_equal(g.outcomes[0].seq_first, committed.seq_first);
 
     /* Now with a new proposal that fails: the stored commit stays a commit. */
-    transfer_command(&commands[2], 4, 1000);
-    run_atomic(f, commands, 3, outcomes);
-    assert_true(outcomes[0].replay);
-    assert_int_equal(outcomes[0].kind, ARB_OUTCOME_COMMITTED);
-    assert_true(outcomes[1].replay);
-    assert_int_equal(outcomes[2].code, ARB_EINSUFFICIENT_FUNDS);
-    assert_false(outcomes[2].replay);
-    clear_all(commands, outcomes, 3);
+    arb_command_clear(&g.commands[2]);
+    engine_fixture_transfer_command(&g.commands[2], 4, 1000);
+    group_run(f, &g);
+    EXPECT(&g, COMMITTED(0, true), REFUSED(ARB_EINSUFFICIENT_FUNDS, true),
+           REFUSED(ARB_EINSUFFICIENT_FUNDS, false));
+    group_clear(&g);
     arb_outcome_clear(&committed);
     arb_outcome_clear(&rejected);
-    assert_int_equal(balance(f, "b"), 30);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 30);
     assert_verify(f);
 }
 
@@ -496,20 +484,18 @@ static void test_mixed_with_proposals_decided_before(void **state)
  * group is a replay: the group starts from the drained pipeline. */
 static void test_after_pipelined_submit(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 100);
-    arb_command commands[2];
-    arb_outcome submitted, outcomes[2];
-    transfer_command(&commands[0], 1, 60);
-    assert_int_equal(arb_engine_submit(f->engine, &commands[0], 1, &submitted), 0);
-    transfer_command(&commands[1], 2, 50); /* 100 - 60 < 50 */
-    run_atomic(f, commands, 2, outcomes);
-    assert_true(outcomes[0].replay);
-    assert_int_equal(outcomes[0].seq_first, submitted.seq_first);
-    assert_int_equal(outcomes[1].code, ARB_EINSUFFICIENT_FUNDS);
-    clear_all(commands, outcomes, 2);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 100);
+    group g;
+    arb_outcome submitted;
+    BUILD_GROUP(f, &g, TRANSFER(1, 60), TRANSFER(2, 50)); /* 100 - 60 < 50 */
+    assert_int_equal(arb_engine_submit(f->engine, &g.commands[0], 1, &submitted), 0);
+    group_run(f, &g);
+    EXPECT(&g, COMMITTED(0, true), REFUSED(ARB_EINSUFFICIENT_FUNDS, REPLAY_ANY));
+    assert_int_equal(g.outcomes[0].seq_first, submitted.seq_first);
+    group_clear(&g);
     arb_outcome_clear(&submitted);
-    assert_int_equal(balance(f, "b"), 60);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 60);
     assert_verify(f);
 }
 
@@ -517,44 +503,31 @@ static void test_after_pipelined_submit(void **state)
  * fate; a key reused for other content is a rejection and aborts. */
 static void test_duplicates_inside_the_group(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 100);
-    arb_command commands[3];
-    arb_outcome outcomes[3];
-    transfer_command(&commands[0], 1, 10);
-    transfer_command(&commands[1], 1, 10);
-    transfer_command(&commands[2], 2, 10);
-    run_atomic(f, commands, 3, outcomes);
-    assert_int_equal(outcomes[0].kind, ARB_OUTCOME_COMMITTED);
-    assert_true(outcomes[1].replay);
-    assert_int_equal(outcomes[1].kind, ARB_OUTCOME_COMMITTED);
-    assert_int_equal(outcomes[1].seq_first, outcomes[0].seq_first);
-    assert_int_equal(outcomes[2].seq_first, outcomes[0].seq_first + 1);
-    clear_all(commands, outcomes, 3);
-    assert_int_equal(balance(f, "b"), 20);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 100);
+    group g;
+    BUILD_GROUP(f, &g, TRANSFER(1, 10), TRANSFER(1, 10), TRANSFER(2, 10));
+    group_run(f, &g);
+    EXPECT(&g, COMMITTED(0, REPLAY_ANY), COMMITTED(0, true), COMMITTED(0, REPLAY_ANY));
+    assert_int_equal(g.outcomes[1].seq_first, g.outcomes[0].seq_first);
+    assert_int_equal(g.outcomes[2].seq_first, g.outcomes[0].seq_first + 1);
+    group_clear(&g);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 20);
 
     /* Aborted: the duplicate replays its first occurrence's ABORTED. */
-    transfer_command(&commands[0], 3, 10);
-    transfer_command(&commands[1], 3, 10);
-    transfer_command(&commands[2], 4, 1000);
-    run_atomic(f, commands, 3, outcomes);
-    assert_aborted(&outcomes[0], 2, false);
-    assert_aborted(&outcomes[1], 2, true);
-    assert_int_equal(outcomes[2].code, ARB_EINSUFFICIENT_FUNDS);
-    clear_all(commands, outcomes, 3);
+    BUILD_GROUP(f, &g, TRANSFER(3, 10), TRANSFER(3, 10), TRANSFER(4, 1000));
+    group_run(f, &g);
+    EXPECT(&g, ABORTED(2, false), ABORTED(2, true), REFUSED(ARB_EINSUFFICIENT_FUNDS, REPLAY_ANY));
+    group_clear(&g);
 
     /* Same key, other content: IDEMPOTENCY_KEY_REUSED, and the group aborts. */
-    transfer_command(&commands[0], 5, 10);
-    transfer_command(&commands[1], 5, 11);
-    run_atomic(f, commands, 2, outcomes);
-    assert_aborted(&outcomes[0], 1, false);
-    assert_int_equal(outcomes[1].code, ARB_EIDEMPOTENCY_KEY_REUSED);
-    clear_all(NULL, outcomes, 2);
-    run_atomic(f, commands, 2, outcomes);
-    assert_aborted(&outcomes[0], 1, true);
-    assert_int_equal(outcomes[1].code, ARB_EIDEMPOTENCY_KEY_REUSED);
-    clear_all(commands, outcomes, 2);
-    assert_int_equal(balance(f, "b"), 20);
+    BUILD_GROUP(f, &g, TRANSFER(5, 10), TRANSFER(5, 11));
+    for (int round = 0; round < 2; round++) {
+        group_run(f, &g);
+        EXPECT(&g, ABORTED(1, round == 1), REFUSED(ARB_EIDEMPOTENCY_KEY_REUSED, REPLAY_ANY));
+    }
+    group_clear(&g);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 20);
     assert_verify(f);
 }
 
@@ -562,47 +535,35 @@ static void test_duplicates_inside_the_group(void **state)
  * ABORTED and answered so again. */
 static void test_invalid_key_aborts(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 100);
-    arb_command commands[3];
-    arb_outcome outcomes[3];
-    transfer_command(&commands[0], 1, 10);
-    transfer_command(&commands[1], 0, 10); /* client_seq 0 */
-    transfer_command(&commands[2], 2, 10);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 100);
+    group g;
+    BUILD_GROUP(f, &g, TRANSFER(1, 10), TRANSFER(0, 10) /* client_seq 0 */, TRANSFER(2, 10));
     for (int round = 0; round < 2; round++) {
-        run_atomic(f, commands, 3, outcomes);
-        assert_aborted(&outcomes[0], 1, round == 1);
-        assert_int_equal(outcomes[1].code, ARB_EINVALID_ARGUMENT);
-        assert_false(outcomes[1].replay);
-        assert_aborted(&outcomes[2], 1, round == 1);
-        clear_all(NULL, outcomes, 3);
+        group_run(f, &g);
+        EXPECT(&g, ABORTED(1, round == 1), REFUSED(ARB_EINVALID_ARGUMENT, false),
+               ABORTED(1, round == 1));
     }
-    clear_all(commands, NULL, 3);
-    assert_int_equal(balance(f, "b"), 0);
-    assert_int_equal(version_of(f, L), 3);
+    group_clear(&g);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 0);
+    assert_int_equal(engine_fixture_version(f, L), 3);
 }
 
 /* The system's rejections are kept in a group (execute drops them). */
 static void test_system_rejections_are_recorded(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 100);
-    arb_command commands[2];
-    arb_outcome outcomes[2];
-    test_command(&commands[0], "$system", ARB_ROLE_SYSTEM, 100, L, "transfer", "{s:s,s:s,s:i}",
-                 "from", "a", "to", "b", "amount", 10);
-    test_command(&commands[1], "$system", ARB_ROLE_SYSTEM, 101, L, "transfer", "{s:s,s:s,s:i}",
-                 "from", "a", "to", "b", "amount", 1000);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 100);
+    group g;
+    BUILD_GROUP(f, &g, {"$system", 100, L, "transfer", "a", "b", .amount = 10},
+                {"$system", 101, L, "transfer", "a", "b", .amount = 1000});
     for (int round = 0; round < 2; round++) {
-        run_atomic(f, commands, 2, outcomes);
-        assert_aborted(&outcomes[0], 1, round == 1);
-        assert_int_equal(outcomes[1].code, ARB_EINSUFFICIENT_FUNDS);
-        assert_int_equal(outcomes[1].replay, round == 1);
-        clear_all(NULL, outcomes, 2);
+        group_run(f, &g);
+        EXPECT(&g, ABORTED(1, round == 1), REFUSED(ARB_EINSUFFICIENT_FUNDS, round == 1));
     }
-    clear_all(commands, NULL, 2);
+    group_clear(&g);
     assert_int_equal(arb_engine_client_seq_max(f->engine, "$system"), 101);
-    reopen(f);
+    engine_fixture_reopen(f);
     assert_int_equal(arb_engine_client_seq_max(f->engine, "$system"), 101);
 }
 
@@ -610,38 +571,32 @@ static void test_system_rejections_are_recorded(void **state)
  * one, of the state before it. */
 static void test_snapshots_around_groups(void **state)
 {
-    fixture *f = *state;
+    engine_fixture *f = *state;
     f->snapshot_every = 1;
-    reopen(f);
-    two_accounts(f, 100);
-    arb_outcome outcomes[3];
-    abort_in_the_middle(f, outcomes);
-    clear_all(NULL, outcomes, 3);
-    arb_command commands[2];
-    transfer_command(&commands[0], 10, 30);
-    transfer_command(&commands[1], 11, 30);
-    run_atomic(f, commands, 2, outcomes);
-    clear_all(commands, outcomes, 2);
-    transfer_command(&commands[0], 12, 1); /* takes the snapshot that was due */
-    test_exec(f->engine, &commands[0], &outcomes[0]);
-    clear_all(commands, outcomes, 1);
-    reopen(f);
-    assert_int_equal(balance(f, "b"), 61);
-    assert_int_equal(version_of(f, L), 6);
-    arb_engine_close(f->engine);
-    f->engine = NULL;
+    engine_fixture_reopen(f);
+    engine_fixture_two_accounts(f, 100);
+    group g;
+    abort_in_the_middle(f, &g);
+    group_clear(&g);
+    BUILD_GROUP(f, &g, TRANSFER(10, 30), TRANSFER(11, 30));
+    group_run(f, &g);
+    group_clear(&g);
+    engine_fixture_transfer(f, NULL, 12, 1); /* takes the snapshot that was due */
+    engine_fixture_reopen(f);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 61);
+    assert_int_equal(engine_fixture_version(f, L), 6);
     arb_verify_report report;
-    assert_int_equal(arb_verify(f->dir, 1, &report), 0);
+    engine_fixture_verify(f, &report);
     assert_true(report.snapshots_compared >= 1);
-    open_engine(f);
+    engine_fixture_open(f);
 }
 
 static void test_misuse(void **state)
 {
-    fixture *f = *state;
+    engine_fixture *f = *state;
     arb_command command;
     arb_outcome out;
-    transfer_command(&command, 1, 1);
+    engine_fixture_transfer_command(&command, 1, 1);
     assert_int_equal(arb_engine_execute_atomic(f->engine, &command, 0, &out), ARB_ELIMIT);
     assert_int_equal(
         arb_engine_execute_atomic(f->engine, &command, ARB_BATCH_PROPOSALS_MAX + 1, &out),
@@ -658,26 +613,23 @@ static void test_random_groups(void **state);
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_all_accepted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rejected_in_the_middle_applies_nothing, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_resend_of_aborted_group_gets_same_rejections, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_resend_of_committed_group_is_replayed, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_group_depends_on_its_own_proposals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_group_over_two_streams_aborts_whole, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_group_over_two_streams_commits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_aborted_hold_leaves_no_timer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_committed_hold_is_armed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mixed_with_proposals_decided_before, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_after_pipelined_submit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_duplicates_inside_the_group, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_key_aborts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_system_rejections_are_recorded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_snapshots_around_groups, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_random_groups, setup, teardown),
+        ENGINE_FIXTURE_TEST(test_all_accepted),
+        ENGINE_FIXTURE_TEST(test_rejected_in_the_middle_applies_nothing),
+        ENGINE_FIXTURE_TEST(test_resend_of_aborted_group_gets_same_rejections),
+        ENGINE_FIXTURE_TEST(test_resend_of_committed_group_is_replayed),
+        ENGINE_FIXTURE_TEST(test_group_depends_on_its_own_proposals),
+        ENGINE_FIXTURE_TEST(test_group_over_two_streams_aborts_whole),
+        ENGINE_FIXTURE_TEST(test_group_over_two_streams_commits),
+        ENGINE_FIXTURE_TEST(test_aborted_hold_leaves_no_timer),
+        ENGINE_FIXTURE_TEST(test_committed_hold_is_armed),
+        ENGINE_FIXTURE_TEST(test_mixed_with_proposals_decided_before),
+        ENGINE_FIXTURE_TEST(test_after_pipelined_submit),
+        ENGINE_FIXTURE_TEST(test_duplicates_inside_the_group),
+        ENGINE_FIXTURE_TEST(test_invalid_key_aborts),
+        ENGINE_FIXTURE_TEST(test_system_rejections_are_recorded),
+        ENGINE_FIXTURE_TEST(test_snapshots_around_groups),
+        ENGINE_FIXTURE_TEST(test_misuse),
+        ENGINE_FIXTURE_TEST(test_random_groups),
     };
     return cmocka_run_group_tests_name("engine atomic", tests, NULL, NULL);
 }
@@ -697,7 +649,6 @@ int main(void)
 #define STREAMS 2
 #define ACCOUNTS 4
 #define USERS 2
-#define GROUP_MAX 6
 #define GROUPS 400
 #define RESENDS_KEPT 32
 #define HOLDS_MAX (GROUPS * GROUP_MAX)
@@ -726,18 +677,12 @@ typedef struct model {
     size_t hold_count;
 } model;
 
-typedef struct sent_group {
-    arb_command commands[GROUP_MAX];
-    arb_outcome outcomes[GROUP_MAX];
-    size_t count;
-} sent_group;
-
 typedef struct world {
-    fixture *f;
+    engine_fixture *f;
     uint64_t rng;
     model m;
     uint64_t user_seq[USERS];
-    sent_group kept[RESENDS_KEPT];
+    group kept[RESENDS_KEPT]; /* groups sent, to send again */
     size_t kept_count;
     size_t committed_groups, aborted_groups, resends, expired, restarts;
 } world;
@@ -796,23 +741,19 @@ static void account_name(char out[8], int index)
 
 static void move_command(world *w, const move *mv, arb_command *command)
 {
+    static const char *const actions[] = {"transfer", "hold", "deposit", "withdraw"};
     char from[8], to[8];
     account_name(from, mv->from);
     account_name(to, mv->to);
-    const char *stream = stream_name(mv->stream);
-    const char *client = mv->user >= 0 ? user_name((size_t)mv->user) : "admin";
-    arb_role role = mv->user >= 0 ? ARB_ROLE_USER : ARB_ROLE_ADMIN;
-    uint64_t seq = mv->user >= 0 ? ++w->user_seq[mv->user] : ++w->f->admin_seq;
-    if (mv->kind == MOVE_TRANSFER)
-        test_command(command, client, role, seq, stream, "transfer", "{s:s,s:s,s:I}", "from", from,
-                     "to", to, "amount", mv->amount);
-    else if (mv->kind == MOVE_HOLD)
-        test_command(command, client, role, seq, stream, "hold", "{s:s,s:s,s:I,s:I}", "from", from,
-                     "to", to, "amount", mv->amount, "timeout_s", mv->timeout_s);
-    else
-        test_command(command, client, role, seq, stream,
-                     mv->kind == MOVE_DEPOSIT ? "deposit" : "withdraw", "{s:s,s:I}", "account",
-                     from, "amount", mv->amount);
+    proposal p = {.client_id = mv->user >= 0 ? user_name((size_t)mv->user) : "admin",
+                  .seq = mv->user >= 0 ? ++w->user_seq[mv->user] : 0,
+                  .stream = stream_name(mv->stream),
+                  .action = actions[mv->kind],
+                  .from = from,
+                  .to = to,
+                  .amount = mv->amount,
+                  .timeout_s = mv->timeout_s};
+    build_command(w->f, &p, command);
 }
 
 static void random_move(world *w, move *mv, arb_command *command)
@@ -884,26 +825,18 @@ static void check_group(world *w, const move *moves, const size_t *dup, size_t c
         const arb_outcome *o = &outcomes[i];
         if (dup[i] != i) {
             /* A duplicate: its first occurrence's outcome, as a replay. */
-            assert_true(o->replay);
-            assert_int_equal(o->kind, outcomes[dup[i]].kind);
-            assert_int_equal(o->code, outcomes[dup[i]].code);
-            assert_int_equal(o->seq_first, outcomes[dup[i]].seq_first);
+            assert_replay_of(o, &outcomes[dup[i]]);
             continue;
         }
-        assert_false(o->replay);
-        if (failed == count) {
-            assert_int_equal(o->kind, ARB_OUTCOME_COMMITTED);
-            assert_int_equal(o->seq_first, seqs[i]);
+        /* The rest as the model decided (its seqs are never 0). */
+        expect want = failed == count ? (expect)COMMITTED(seqs[i], false)
+                      : i == failed   ? (expect)REFUSED(code, false)
+                                      : (expect)ABORTED(failed, false);
+        assert_outcome(o, &want, __LINE__);
+        if (failed == count)
             assert_int_equal(o->seq_last, o->seq_first);
-            continue;
-        }
-        if (i == failed) {
-            assert_int_equal(o->kind, ARB_OUTCOME_REJECTED);
-            assert_int_equal(o->code, code);
-        } else {
-            assert_aborted(o, failed, false);
-        }
-        assert_int_equal(o->version, w->m.next_seq[moves[i].stream] - 1);
+        else
+            assert_int_equal(o->version, w->m.next_seq[moves[i].stream] - 1);
     }
 }
 
@@ -961,25 +894,24 @@ static void advance_and_tick(world *w, int64_t step_ms)
  * nothing changes) so that later ticks count only real expiries. */
 static void restart(world *w)
 {
-    reopen(w->f);
+    engine_fixture_reopen(w->f);
     size_t fired = 0;
     assert_int_equal(arb_engine_tick(w->f->engine, &fired), 0);
     check_books(w);
     w->restarts++;
 }
 
-static void keep_group(world *w, const arb_command *commands, const arb_outcome *outcomes,
-                       size_t count)
+static void keep_group(world *w, const group *g)
 {
-    sent_group *slot = &w->kept[w->kept_count++ % RESENDS_KEPT];
-    clear_all(slot->commands, slot->outcomes, slot->count);
-    slot->count = count;
-    for (size_t i = 0; i < count; i++) {
-        slot->commands[i] = commands[i];
-        slot->commands[i].args = json_incref(commands[i].args);
-        slot->outcomes[i] = outcomes[i];
-        slot->outcomes[i].result = json_incref(outcomes[i].result);
-        slot->outcomes[i].details = json_incref(outcomes[i].details);
+    group *slot = &w->kept[w->kept_count++ % RESENDS_KEPT];
+    group_clear(slot);
+    slot->count = g->count;
+    for (size_t i = 0; i < g->count; i++) {
+        slot->commands[i] = g->commands[i];
+        slot->commands[i].args = json_incref(g->commands[i].args);
+        slot->outcomes[i] = g->outcomes[i];
+        slot->outcomes[i].result = json_incref(g->outcomes[i].result);
+        slot->outcomes[i].details = json_incref(g->outcomes[i].details);
         slot->outcomes[i].events = NULL;
         slot->outcomes[i].event_count = 0;
     }
@@ -989,52 +921,44 @@ static void keep_group(world *w, const arb_command *commands, const arb_outcome 
 static void resend_group(world *w)
 {
     size_t span = w->kept_count < RESENDS_KEPT ? w->kept_count : RESENDS_KEPT;
-    const sent_group *g = &w->kept[test_random_below(&w->rng, span)];
+    const group *g = &w->kept[test_random_below(&w->rng, span)];
     arb_outcome outcomes[GROUP_MAX];
     run_atomic(w->f, g->commands, g->count, outcomes);
     for (size_t i = 0; i < g->count; i++) {
-        const arb_outcome *was = &g->outcomes[i];
-        assert_true(outcomes[i].replay);
-        assert_int_equal(outcomes[i].kind, was->kind);
-        assert_int_equal(outcomes[i].code, was->code);
-        assert_int_equal(outcomes[i].seq_first, was->seq_first);
-        assert_int_equal(outcomes[i].version, was->version);
-        assert_true(json_equal(outcomes[i].details, was->details) ||
-                    (outcomes[i].details == NULL && was->details == NULL));
+        assert_resent_as(&outcomes[i], &g->outcomes[i]);
+        arb_outcome_clear(&outcomes[i]);
     }
-    clear_all(NULL, outcomes, g->count);
     w->resends++;
 }
 
 static void random_group(world *w)
 {
-    arb_command commands[GROUP_MAX];
-    arb_outcome outcomes[GROUP_MAX];
+    group g;
     move moves[GROUP_MAX];
     size_t dup[GROUP_MAX];
     uint64_t seqs[GROUP_MAX];
-    size_t count = 1 + test_random_below(&w->rng, GROUP_MAX);
-    for (size_t i = 0; i < count; i++) {
+    group_start(&g, 1 + test_random_below(&w->rng, GROUP_MAX));
+    for (size_t i = 0; i < g.count; i++) {
         dup[i] = i;
         if (i > 0 && test_random_below(&w->rng, 12) == 0) {
             dup[i] = dup[test_random_below(&w->rng, i)];
             moves[i] = moves[dup[i]];
-            commands[i] = commands[dup[i]];
-            commands[i].args = json_incref(commands[dup[i]].args);
+            g.commands[i] = g.commands[dup[i]];
+            g.commands[i].args = json_incref(g.commands[dup[i]].args);
         } else {
-            random_move(w, &moves[i], &commands[i]);
+            random_move(w, &moves[i], &g.commands[i]);
         }
     }
     int code = 0;
-    size_t failed = model_group(w, moves, dup, count, &code, seqs);
-    run_atomic(w->f, commands, count, outcomes);
-    check_group(w, moves, dup, count, outcomes, failed, code, seqs);
-    if (failed == count)
+    size_t failed = model_group(w, moves, dup, g.count, &code, seqs);
+    group_run(w->f, &g);
+    check_group(w, moves, dup, g.count, g.outcomes, failed, code, seqs);
+    if (failed == g.count)
         w->committed_groups++;
     else
         w->aborted_groups++;
-    keep_group(w, commands, outcomes, count);
-    clear_all(commands, outcomes, count);
+    keep_group(w, &g);
+    group_clear(&g);
 }
 
 static void setup_ledgers(world *w)
@@ -1043,14 +967,13 @@ static void setup_ledgers(world *w)
         for (int a = 0; a < ACCOUNTS; a++) {
             char name[8];
             account_name(name, a);
-            assert_int_equal(test_propose(w->f->engine, NULL, "admin", ARB_ROLE_ADMIN,
-                                          ++w->f->admin_seq, stream_name(s), "open_account",
-                                          "{s:s,s:s,s:s}", "account", name, "owner",
-                                          user_name((size_t)a % USERS), "currency", "EUR"),
+            assert_int_equal(engine_fixture_admin_propose(
+                                 w->f, stream_name(s), "open_account", "{s:s,s:s,s:s}", "account",
+                                 name, "owner", user_name((size_t)a % USERS), "currency", "EUR"),
                              0);
-            assert_int_equal(test_propose(w->f->engine, NULL, "admin", ARB_ROLE_ADMIN,
-                                          ++w->f->admin_seq, stream_name(s), "deposit", "{s:s,s:i}",
-                                          "account", name, "amount", 500),
+            assert_int_equal(engine_fixture_admin_propose(w->f, stream_name(s), "deposit",
+                                                          "{s:s,s:i}", "account", name, "amount",
+                                                          500),
                              0);
             w->m.b.balance[s][a] = 500;
             w->m.deposited[s] += 500;
@@ -1064,7 +987,7 @@ static void test_random_groups(void **state)
     world *w = calloc(1, sizeof *w);
     w->f = *state;
     w->f->snapshot_every = 16; /* restarts load snapshots taken between groups */
-    reopen(w->f);
+    engine_fixture_reopen(w->f);
     w->rng = test_seed("engine atomic random groups");
     setup_ledgers(w);
     for (int step = 0; step < GROUPS; step++) {
@@ -1081,15 +1004,10 @@ static void test_random_groups(void **state)
     }
     advance_and_tick(w, 20000); /* every hold is due by now */
     check_books(w);
-    arb_engine_close(w->f->engine);
-    w->f->engine = NULL;
     arb_verify_report report;
-    int rc = arb_verify(w->f->dir, 1, &report);
-    if (rc != 0)
-        fail_msg("verify: %s seq %llu: %s", report.stream, (unsigned long long)report.seq,
-                 report.why);
+    engine_fixture_verify(w->f, &report);
     assert_int_equal(report.events, w->m.next_seq[0] - 1 + w->m.next_seq[1] - 1);
-    open_engine(w->f);
+    engine_fixture_open(w->f);
     check_books(w);
     assert_true(w->committed_groups > 0 && w->aborted_groups > 0 && w->resends > 0);
     printf("groups committed %zu, aborted %zu, resent %zu; holds expired %zu; restarts %zu; "
@@ -1097,6 +1015,6 @@ static void test_random_groups(void **state)
            w->committed_groups, w->aborted_groups, w->resends, w->expired, w->restarts,
            (unsigned long long)report.events);
     for (size_t i = 0; i < RESENDS_KEPT; i++)
-        clear_all(w->kept[i].commands, w->kept[i].outcomes, w->kept[i].count);
+        group_clear(&w->kept[i]);
     free(w);
 }

@@ -4,105 +4,23 @@
  * recovery (with and without snapshots), timers, tamper detection, and a
  * randomized run with restarts and resends.
  */
-#include "support.h"
+#include "engine_fixture.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define L "ledger:main"
-
-typedef struct fixture {
-    char *dir;
-    test_clock clock;
-    uint32_t snapshot_every;
-    arb_engine *engine;
-} fixture;
-
-static void open_engine(fixture *f)
-{
-    arb_engine_config config = {.data_dir = f->dir,
-                                .clock_ms = test_clock_ms,
-                                .clock_user = &f->clock,
-                                .snapshot_every = f->snapshot_every};
-    assert_int_equal(arb_engine_open(&config, &f->engine), 0);
-}
-
-static void reopen(fixture *f)
-{
-    arb_engine_close(f->engine);
-    open_engine(f);
-}
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    f->dir = test_mkdtemp("engine");
-    f->clock.now_ms = 1700000000000;
-    open_engine(f);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    arb_engine_close(f->engine);
-    test_rmdir(f->dir);
-    free(f);
-    return 0;
-}
-
-static uint64_t admin_seq;
-
-static void open_funded(fixture *f, const char *account, const char *owner, long amount)
-{
-    assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, ++admin_seq, L,
-                                  "open_account", "{s:s,s:s,s:s}", "account", account, "owner",
-                                  owner, "currency", "EUR"),
-                     0);
-    if (amount > 0)
-        assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, ++admin_seq, L,
-                                      "deposit", "{s:s,s:I}", "account", account, "amount",
-                                      (json_int_t)amount),
-                         0);
-}
-
-/* The start of most tests: a (alice's, funded with amount) and b (bob's, empty). */
-static void two_accounts(fixture *f, long amount)
-{
-    admin_seq = 0;
-    open_funded(f, "a", "alice", amount);
-    open_funded(f, "b", "bob", 0);
-}
-
-/* alice proposes a transfer of amount from a to b as client_seq seq; returns
- * the outcome's code (0 committed) and fills *outcome when not NULL. */
-static int transfer(fixture *f, arb_outcome *outcome, uint64_t seq, long amount)
-{
-    return test_propose(f->engine, outcome, "alice", ARB_ROLE_USER, seq, L, "transfer",
-                        "{s:s,s:s,s:I}", "from", "a", "to", "b", "amount", (json_int_t)amount);
-}
-
-static json_int_t balance(fixture *f, const char *account)
-{
-    json_t *state = test_state(f->engine, L, NULL);
-    json_t *acct = json_object_get(json_object_get(state, "accounts"), account);
-    assert_non_null(acct);
-    json_int_t value = json_integer_value(json_object_get(acct, "balance"));
-    json_decref(state);
-    return value;
-}
+#define L ENGINE_FIXTURE_LEDGER
 
 static void test_seq_is_contiguous(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 1000);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 1000);
     uint64_t expected = 4; /* a: open + deposit, b: open */
     for (uint64_t i = 1; i <= 20; i++) {
         arb_outcome out;
-        int code = transfer(f, &out, i, 10);
+        int code = engine_fixture_transfer(f, &out, i, 10);
         assert_int_equal(code, 0);
         assert_int_equal(out.seq_first, expected);
         assert_int_equal(out.seq_last, expected);
@@ -118,55 +36,55 @@ static void test_seq_is_contiguous(void **state)
         assert_int_equal(json_integer_value(json_object_get(json_array_get(events, i), "seq")),
                          i + 1);
     json_decref(events);
-    assert_int_equal(balance(f, "b"), 200);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 200);
 }
 
 static void test_resend_committed_is_replayed(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 1000);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 1000);
     arb_outcome first, again;
-    assert_int_equal(transfer(f, &first, 7, 30), 0);
+    assert_int_equal(engine_fixture_transfer(f, &first, 7, 30), 0);
     assert_false(first.replay);
-    assert_int_equal(transfer(f, &again, 7, 30), 0);
+    assert_int_equal(engine_fixture_transfer(f, &again, 7, 30), 0);
     assert_true(again.replay);
     assert_int_equal(again.seq_first, first.seq_first);
     assert_true(json_equal(again.result, first.result) || (!again.result && !first.result));
-    assert_int_equal(balance(f, "b"), 30);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 30);
     arb_outcome_clear(&first);
     arb_outcome_clear(&again);
     /* And after a restart the stored outcome answers. */
-    reopen(f);
-    assert_int_equal(transfer(f, &again, 7, 30), 0);
+    engine_fixture_reopen(f);
+    assert_int_equal(engine_fixture_transfer(f, &again, 7, 30), 0);
     assert_true(again.replay);
-    assert_int_equal(balance(f, "b"), 30);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 30);
     arb_outcome_clear(&again);
 }
 
 static void test_resend_rejected_is_same_rejection(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 10);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 10);
     arb_outcome out;
-    assert_int_equal(transfer(f, &out, 1, 50), ARB_EINSUFFICIENT_FUNDS);
+    assert_int_equal(engine_fixture_transfer(f, &out, 1, 50), ARB_EINSUFFICIENT_FUNDS);
     uint64_t version = out.version;
     arb_outcome_clear(&out);
     /* Funds arrive; the retry must still get the original answer. */
-    assert_int_equal(test_propose(f->engine, NULL, "admin", ARB_ROLE_ADMIN, ++admin_seq, L,
-                                  "deposit", "{s:s,s:i}", "account", "a", "amount", 100),
-                     0);
-    reopen(f);
-    assert_int_equal(transfer(f, &out, 1, 50), ARB_EINSUFFICIENT_FUNDS);
+    assert_int_equal(
+        engine_fixture_admin_propose(f, L, "deposit", "{s:s,s:i}", "account", "a", "amount", 100),
+        0);
+    engine_fixture_reopen(f);
+    assert_int_equal(engine_fixture_transfer(f, &out, 1, 50), ARB_EINSUFFICIENT_FUNDS);
     assert_true(out.replay);
     assert_int_equal(out.version, version);
     arb_outcome_clear(&out);
-    assert_int_equal(balance(f, "b"), 0);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 0);
 }
 
 static void test_duplicate_inside_one_batch(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 1000);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 1000);
     arb_command commands[3];
     arb_outcome outcomes[3];
     for (int i = 0; i < 3; i++)
@@ -182,24 +100,24 @@ static void test_duplicate_inside_one_batch(void **state)
         arb_outcome_clear(&outcomes[i]);
         arb_command_clear(&commands[i]);
     }
-    assert_int_equal(balance(f, "b"), 10);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 10);
 }
 
 static void test_key_reused_with_other_content(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 1000);
-    assert_int_equal(transfer(f, NULL, 3, 5), 0);
-    assert_int_equal(transfer(f, NULL, 3, 500), ARB_EIDEMPOTENCY_KEY_REUSED);
-    reopen(f);
-    assert_int_equal(transfer(f, NULL, 3, 6), ARB_EIDEMPOTENCY_KEY_REUSED);
-    assert_int_equal(balance(f, "b"), 5);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 1000);
+    assert_int_equal(engine_fixture_transfer(f, NULL, 3, 5), 0);
+    assert_int_equal(engine_fixture_transfer(f, NULL, 3, 500), ARB_EIDEMPOTENCY_KEY_REUSED);
+    engine_fixture_reopen(f);
+    assert_int_equal(engine_fixture_transfer(f, NULL, 3, 6), ARB_EIDEMPOTENCY_KEY_REUSED);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 5);
 }
 
 static void test_expect_version(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 1000);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 1000);
     arb_command command;
     arb_outcome out;
     test_command(&command, "alice", ARB_ROLE_USER, 1, L, "transfer", "{s:s,s:s,s:i}", "from", "a",
@@ -220,12 +138,12 @@ static void test_expect_version(void **state)
     assert_int_equal(out.kind, ARB_OUTCOME_COMMITTED);
     arb_outcome_clear(&out);
     arb_command_clear(&command);
-    assert_int_equal(balance(f, "b"), 5);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 5);
 }
 
 static void test_stream_creation(void **state)
 {
-    fixture *f = *state;
+    engine_fixture *f = *state;
     assert_int_equal(test_propose(f->engine, NULL, "u", ARB_ROLE_USER, 1, "ledger:other",
                                   "open_account", "{s:s,s:s,s:s}", "account", "x", "owner", "u",
                                   "currency", "EUR"),
@@ -252,7 +170,7 @@ static void test_stream_creation(void **state)
 
 static void test_invalid_keys(void **state)
 {
-    fixture *f = *state;
+    engine_fixture *f = *state;
     assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 0, L, "transfer", "{}"),
                      ARB_EINVALID_ARGUMENT);
     assert_int_equal(test_propose(f->engine, NULL, "$system", ARB_ROLE_USER, 1, L, "expire", "{}"),
@@ -269,8 +187,8 @@ static void test_invalid_keys(void **state)
 
 static void test_hold_expires_by_timer_and_across_restart(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 1000);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 1000);
     arb_outcome out;
     assert_int_equal(test_propose(f->engine, &out, "alice", ARB_ROLE_USER, 1, L, "hold",
                                   "{s:s,s:s,s:i,s:i}", "from", "a", "to", "b", "amount", 100,
@@ -281,17 +199,17 @@ static void test_hold_expires_by_timer_and_across_restart(void **state)
              json_string_value(json_object_get(out.result, "pending")));
     arb_outcome_clear(&out);
     assert_int_equal(arb_engine_next_deadline(f->engine), f->clock.now_ms + 10000);
-    assert_int_equal(balance(f, "a"), 900);
+    assert_int_equal(engine_fixture_balance(f, L, "a"), 900);
     size_t fired = 0;
     f->clock.now_ms += 5000;
     assert_int_equal(arb_engine_tick(f->engine, &fired), 0);
     assert_int_equal(fired, 0);
     /* The server stops; the deadline passes while it is down. */
-    reopen(f);
+    engine_fixture_reopen(f);
     f->clock.now_ms += 60000;
     assert_int_equal(arb_engine_tick(f->engine, &fired), 0);
     assert_int_equal(fired, 1);
-    assert_int_equal(balance(f, "a"), 1000);
+    assert_int_equal(engine_fixture_balance(f, L, "a"), 1000);
     assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 2, L, "capture", "{s:s}",
                                   "pending", pending),
                      ARB_EPENDING_EXPIRED);
@@ -304,22 +222,22 @@ static void test_hold_expires_by_timer_and_across_restart(void **state)
 
 static void test_timer_restored_from_snapshot(void **state)
 {
-    fixture *f = *state;
+    engine_fixture *f = *state;
     f->snapshot_every = 1;
-    reopen(f);
-    two_accounts(f, 1000);
+    engine_fixture_reopen(f);
+    engine_fixture_two_accounts(f, 1000);
     assert_int_equal(test_propose(f->engine, NULL, "alice", ARB_ROLE_USER, 1, L, "hold",
                                   "{s:s,s:s,s:i,s:i}", "from", "a", "to", "b", "amount", 100,
                                   "timeout_s", 30),
                      0);
-    assert_int_equal(transfer(f, NULL, 2, 1), 0);
-    reopen(f); /* state now comes from the snapshot at seq 5, not from replay */
+    assert_int_equal(engine_fixture_transfer(f, NULL, 2, 1), 0);
+    engine_fixture_reopen(f); /* state now comes from the snapshot at seq 5, not from replay */
     assert_int_equal(arb_engine_next_deadline(f->engine), f->clock.now_ms + 30000);
     f->clock.now_ms += 30000;
     size_t fired = 0;
     assert_int_equal(arb_engine_tick(f->engine, &fired), 0);
     assert_int_equal(fired, 1);
-    assert_int_equal(balance(f, "a"), 999);
+    assert_int_equal(engine_fixture_balance(f, L, "a"), 999);
     arb_verify_report report;
     assert_int_equal(arb_verify(f->dir, 1, &report), 0);
     assert_true(report.snapshots_compared >= 1);
@@ -341,14 +259,12 @@ static void raw_sql(const char *dir, const char *sql)
 
 static void test_tampering_is_detected(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 1000);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 1000);
     for (uint64_t i = 1; i <= 10; i++)
-        assert_int_equal(transfer(f, NULL, i, 1), 0);
-    arb_engine_close(f->engine);
-    f->engine = NULL;
+        assert_int_equal(engine_fixture_transfer(f, NULL, i, 1), 0);
     arb_verify_report report;
-    assert_int_equal(arb_verify(f->dir, 1, &report), 0);
+    engine_fixture_verify(f, &report);
     assert_int_equal(report.events, 13);
     raw_sql(f->dir, "UPDATE events SET data = replace(data, '\"amount\":1', '\"amount\":9') "
                     "WHERE stream = 'ledger:main' AND seq = 9");
@@ -376,21 +292,20 @@ static void test_pipelined_submit(void **state);
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_seq_is_contiguous, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_resend_committed_is_replayed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_resend_rejected_is_same_rejection, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_duplicate_inside_one_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_key_reused_with_other_content, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_expect_version, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stream_creation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_keys, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hold_expires_by_timer_and_across_restart, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_timer_restored_from_snapshot, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tampering_is_detected, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_on_commit_sees_events_in_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipelined_submit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_verify_checks_outcomes, setup, teardown),
+        ENGINE_FIXTURE_TEST(test_seq_is_contiguous),
+        ENGINE_FIXTURE_TEST(test_resend_committed_is_replayed),
+        ENGINE_FIXTURE_TEST(test_resend_rejected_is_same_rejection),
+        ENGINE_FIXTURE_TEST(test_duplicate_inside_one_batch),
+        ENGINE_FIXTURE_TEST(test_key_reused_with_other_content),
+        ENGINE_FIXTURE_TEST(test_expect_version),
+        ENGINE_FIXTURE_TEST(test_stream_creation),
+        ENGINE_FIXTURE_TEST(test_invalid_keys),
+        ENGINE_FIXTURE_TEST(test_hold_expires_by_timer_and_across_restart),
+        ENGINE_FIXTURE_TEST(test_timer_restored_from_snapshot),
+        ENGINE_FIXTURE_TEST(test_tampering_is_detected),
+        ENGINE_FIXTURE_TEST(test_on_commit_sees_events_in_order),
+        ENGINE_FIXTURE_TEST(test_pipelined_submit),
+        ENGINE_FIXTURE_TEST(test_verify_checks_outcomes),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
@@ -410,7 +325,7 @@ static void on_commit(void *user, const arb_event *events, size_t count)
     }
 }
 
-static void reopen_with_on_commit(fixture *f, seen *s)
+static void reopen_with_on_commit(engine_fixture *f, seen *s)
 {
     arb_engine_close(f->engine);
     arb_engine_config config = {.data_dir = f->dir,
@@ -423,10 +338,10 @@ static void reopen_with_on_commit(fixture *f, seen *s)
 
 static void test_on_commit_sees_events_in_order(void **state)
 {
-    fixture *f = *state;
+    engine_fixture *f = *state;
     seen s = {.next_seq = 1};
     reopen_with_on_commit(f, &s);
-    two_accounts(f, 1000);
+    engine_fixture_two_accounts(f, 1000);
     assert_int_equal(s.calls, 3);
     assert_int_equal(s.next_seq, 4);
 }
@@ -436,10 +351,10 @@ static void test_on_commit_sees_events_in_order(void **state)
  * order and only for durable batches, and a reopen sees everything. */
 static void test_pipelined_submit(void **state)
 {
-    fixture *f = *state;
+    engine_fixture *f = *state;
     seen s = {.next_seq = 1};
     reopen_with_on_commit(f, &s);
-    two_accounts(f, 1000);
+    engine_fixture_two_accounts(f, 1000);
     arb_command first[2], second[2];
     arb_outcome out1[2], out2[2];
     for (int i = 0; i < 2; i++)
@@ -465,8 +380,8 @@ static void test_pipelined_submit(void **state)
         arb_outcome_clear(&out1[i]);
         arb_outcome_clear(&out2[i]);
     }
-    reopen(f);
-    assert_int_equal(balance(f, "b"), 30);
+    engine_fixture_reopen(f);
+    assert_int_equal(engine_fixture_balance(f, L, "b"), 30);
 }
 
 /* Acknowledged outcomes and the log must agree: an outcome row removed (an
@@ -474,15 +389,13 @@ static void test_pipelined_submit(void **state)
  * (an acknowledgement without its effect), fails verify. */
 static void test_verify_checks_outcomes(void **state)
 {
-    fixture *f = *state;
-    two_accounts(f, 1000);
+    engine_fixture *f = *state;
+    engine_fixture_two_accounts(f, 1000);
     for (uint64_t i = 1; i <= 3; i++)
-        assert_int_equal(transfer(f, NULL, i, 1), 0);
-    assert_int_equal(transfer(f, NULL, 4, 5000), ARB_EINSUFFICIENT_FUNDS);
-    arb_engine_close(f->engine);
-    f->engine = NULL;
+        assert_int_equal(engine_fixture_transfer(f, NULL, i, 1), 0);
+    assert_int_equal(engine_fixture_transfer(f, NULL, 4, 5000), ARB_EINSUFFICIENT_FUNDS);
     arb_verify_report report;
-    assert_int_equal(arb_verify(f->dir, 1, &report), 0);
+    engine_fixture_verify(f, &report);
     assert_int_equal(report.outcomes, 7); /* 3 admin, 3 transfers, 1 rejection */
     raw_sql(f->dir, "UPDATE outcomes SET seq_first = 4, seq_last = 4 "
                     "WHERE client_id = 'alice' AND client_seq = 2");

@@ -11,7 +11,7 @@
  *   - the ledger's invariants hold (arb_verify replays the whole log with
  *     check after every event, and compares every snapshot)
  */
-#include "support.h"
+#include "engine_fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +30,7 @@ typedef struct sent {
 } sent;
 
 typedef struct world {
-    char *dir;
-    test_clock clock;
-    arb_engine *engine;
+    engine_fixture f; /* its admin_seq unused: client_seq[CLIENTS] is the admin's */
     uint64_t rng;
     uint64_t client_seq[CLIENTS + 1]; /* index CLIENTS: the admin */
     uint64_t next_seq;                /* the seq the next commit must start at */
@@ -42,17 +40,7 @@ typedef struct world {
     size_t history_count;
     size_t replays_checked;
     size_t restarts;
-    uint32_t snapshot_every; /* huge: recovery replays the whole log */
 } world;
-
-static void open_world(world *w)
-{
-    arb_engine_config config = {.data_dir = w->dir,
-                                .clock_ms = test_clock_ms,
-                                .clock_user = &w->clock,
-                                .snapshot_every = w->snapshot_every};
-    assert_int_equal(arb_engine_open(&config, &w->engine), 0);
-}
 
 static const char *client_name(size_t i)
 {
@@ -146,9 +134,9 @@ static void run_batch(world *w)
     /* Half the batches are pipelined: the next batch (and its resends) is
      * decided while this one is still being written. */
     if (test_random_below(&w->rng, 2) == 0)
-        assert_int_equal(arb_engine_submit(w->engine, commands, n, outcomes), 0);
+        assert_int_equal(arb_engine_submit(w->f.engine, commands, n, outcomes), 0);
     else
-        assert_int_equal(arb_engine_execute(w->engine, commands, n, outcomes), 0);
+        assert_int_equal(arb_engine_execute(w->f.engine, commands, n, outcomes), 0);
     for (size_t i = 0; i < n; i++) {
         check_outcome(w, &commands[i], &outcomes[i], originals[i]);
         arb_outcome_clear(&outcomes[i]);
@@ -159,10 +147,9 @@ static void run_batch(world *w)
 static void restart(world *w)
 {
     uint64_t before_version = 0, after_version = 0;
-    json_t *before = test_state(w->engine, L, &before_version);
-    arb_engine_close(w->engine);
-    open_world(w);
-    json_t *after = test_state(w->engine, L, &after_version);
+    json_t *before = test_state(w->f.engine, L, &before_version);
+    engine_fixture_reopen(&w->f);
+    json_t *after = test_state(w->f.engine, L, &after_version);
     assert_int_equal(before_version, after_version);
     assert_true(json_equal(before, after));
     json_decref(before);
@@ -176,13 +163,13 @@ static void setup_accounts(world *w)
         char account[8];
         snprintf(account, sizeof account, "a%zu", i);
         const char *owner = i < CLIENTS ? client_name(i) : "nobody";
-        assert_int_equal(test_propose(w->engine, NULL, "admin", ARB_ROLE_ADMIN,
+        assert_int_equal(test_propose(w->f.engine, NULL, "admin", ARB_ROLE_ADMIN,
                                       ++w->client_seq[CLIENTS], L, "open_account",
                                       "{s:s,s:s,s:s,s:I}", "account", account, "owner", owner,
                                       "currency", i % 3 == 2 ? "USD" : "EUR", "overdraft_limit",
                                       (json_int_t)(i % 2) * 500),
                          0);
-        assert_int_equal(test_propose(w->engine, NULL, "admin", ARB_ROLE_ADMIN,
+        assert_int_equal(test_propose(w->f.engine, NULL, "admin", ARB_ROLE_ADMIN,
                                       ++w->client_seq[CLIENTS], L, "deposit", "{s:s,s:i}",
                                       "account", account, "amount", 5000),
                          0);
@@ -193,34 +180,27 @@ static void setup_accounts(world *w)
 static void random_workload(uint32_t snapshot_every)
 {
     world *w = calloc(1, sizeof *w);
-    w->snapshot_every = snapshot_every;
     w->rng = test_seed("engine random workload");
-    w->dir = test_mkdtemp("random");
-    w->clock.now_ms = 1700000000000;
-    open_world(w);
+    engine_fixture_init(&w->f, "random", snapshot_every);
     setup_accounts(w);
     for (int step = 0; step < STEPS; step++) {
         run_batch(w);
         if (test_random_below(&w->rng, 4) == 0) {
-            w->clock.now_ms += (int64_t)test_random_below(&w->rng, 5000);
+            w->f.clock.now_ms += (int64_t)test_random_below(&w->rng, 5000);
             size_t fired = 0;
-            assert_int_equal(arb_engine_tick(w->engine, &fired), 0);
+            assert_int_equal(arb_engine_tick(w->f.engine, &fired), 0);
             /* Expiries are events too: resynchronise the expected seq. */
             uint64_t version = 0;
-            json_decref(test_state(w->engine, L, &version));
+            json_decref(test_state(w->f.engine, L, &version));
             w->next_seq = version + 1;
         }
         if (test_random_below(&w->rng, 50) == 0)
             restart(w);
     }
     uint64_t version = 0;
-    json_decref(test_state(w->engine, L, &version));
-    arb_engine_close(w->engine);
+    json_decref(test_state(w->f.engine, L, &version));
     arb_verify_report report;
-    int rc = arb_verify(w->dir, 1, &report);
-    if (rc != 0)
-        fail_msg("verify: %s seq %llu: %s", report.stream, (unsigned long long)report.seq,
-                 report.why);
+    engine_fixture_verify(&w->f, &report);
     assert_int_equal(report.events, version);
     assert_true(snapshot_every > version || report.snapshots_compared >= 1);
     assert_true(w->replays_checked > 0);
@@ -228,7 +208,7 @@ static void random_workload(uint32_t snapshot_every)
            (unsigned long long)version, w->replays_checked, w->restarts);
     for (size_t i = 0; i < HISTORY && i < w->history_count; i++)
         arb_command_clear(&w->history[i].command);
-    test_rmdir(w->dir);
+    engine_fixture_destroy(&w->f);
     free(w);
 }
 
