@@ -315,6 +315,14 @@ static void wait_expired(lws_sorted_usec_list_t *sul)
     respond(conn, 200, "application/json", msg);
 }
 
+void arb__http_shut_down(arb__conn *conn)
+{
+    if (conn->http.waiting)
+        wait_expired(&conn->http.wait_timer);
+    else if (conn->http.phase == ARB__HTTP_READING)
+        lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
 void arb__http_wake(arb__conn *conn, uint64_t last_seq)
 {
     if (!conn->http.waiting || last_seq <= conn->http.since)

@@ -286,6 +286,9 @@ void arb__ws_release(arb__conn *conn, arb__release *release);
 int arb__http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len);
 void arb__http_release(arb__conn *conn, arb__release *release);
+/* Shutdown: answer a waiting long poll now (no events), close an idle
+ * keep-alive connection; a response being written finishes first. */
+void arb__http_shut_down(arb__conn *conn);
 /* A fan-out of events reached a long poll waiting on this connection. */
 void arb__http_wake(arb__conn *conn, uint64_t last_seq);
 

@@ -488,6 +488,8 @@ static void shut_down(arb__server *server)
         arb__conn *conn = server->conns[i];
         if (conn != NULL && conn->is_ws)
             arb__conn_close(conn, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+        else if (conn != NULL)
+            arb__http_shut_down(conn);
     }
     service_until(server, all_closed, grace_deadline_ms());
 }
