@@ -108,6 +108,11 @@ void arb__release_free(arb__release *release)
 {
     if (release == NULL)
         return;
+    while (release->garbage != NULL) {
+        arb__request *next = release->garbage->next;
+        arb__request_free(release->garbage);
+        release->garbage = next;
+    }
     for (size_t i = 0; i < release->event_count; i++)
         arb_event_clear(&release->events[i]);
     free(release->events);
@@ -245,7 +250,7 @@ static int encode_outcome(arb_buf *buf, const batch *slot, size_t index)
     return arb_wire_encode_rejected(buf, outcome, slot->snapshots[index]);
 }
 
-/* The batch is durable: encode and release every answer, free the rest. */
+/* The batch is durable: encode and release every answer. */
 static void release_batch(arb__bridge *bridge, batch *slot)
 {
     arb_buf buf;
@@ -264,8 +269,14 @@ static void release_batch(arb__bridge *bridge, batch *slot)
                 ? arb__http_status(outcome->kind == ARB_OUTCOME_REJECTED ? outcome->code : 0)
                 : 200;
         release_reply(bridge, request, (uint32_t)request->count, status, &buf);
-        arb__request_free(request);
     }
+    /* The requests go back to the network thread, which allocated them:
+     * freeing there keeps malloc's arenas thread-local. */
+    arb__release *garbage = calloc(1, sizeof *garbage);
+    ARB_ASSERT(garbage != NULL);
+    garbage->kind = ARB__RELEASE_GARBAGE;
+    garbage->garbage = slot->requests;
+    release_local(bridge, garbage);
     for (size_t i = 0; i < slot->count; i++) {
         arb__metrics_outcome(bridge->metrics, &slot->outcomes[i]);
         arb_outcome_clear(&slot->outcomes[i]);

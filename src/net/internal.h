@@ -126,6 +126,7 @@ typedef enum arb__release_kind {
     ARB__RELEASE_REPLY = 1,  /* msg to conn (an outcome, a sync result, a read) */
     ARB__RELEASE_SUBSCRIBED, /* msg to conn; the subscription starts after seq */
     ARB__RELEASE_EVENTS,     /* committed events, for subscribers and long polls */
+    ARB__RELEASE_GARBAGE,    /* answered requests, freed by the thread that made them */
 } arb__release_kind;
 
 typedef struct arb__release {
@@ -141,6 +142,7 @@ typedef struct arb__release {
     uint64_t seq;
     arb_event *events; /* EVENTS: deep copies, owned */
     size_t event_count;
+    arb__request *garbage; /* GARBAGE: a list of requests, owned */
 } arb__release;
 
 void arb__release_free(arb__release *release);

@@ -303,6 +303,8 @@ void arb__conn_request(arb__conn *conn, arb__request *request)
 
 static void deliver(arb__server *server, arb__release *release)
 {
+    if (release->kind == ARB__RELEASE_GARBAGE)
+        return; /* freed with the release */
     if (release->kind == ARB__RELEASE_EVENTS) {
         arb__fanout(server, release);
         return;
