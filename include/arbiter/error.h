@@ -68,7 +68,20 @@
     X(ARB_ESHUTTING_DOWN, -31, "SHUTTING_DOWN", "the server is shutting down; retry elsewhere")    \
     X(ARB_ETIMEOUT, -9, "TIMEOUT", "the operation timed out")                                      \
     X(ARB_ECLOSED, -10, "CLOSED", "the connection is closed")                                      \
-    X(ARB_ENOT_MODIFIED, -11, "NOT_MODIFIED", "the stream has not changed")
+    X(ARB_ENOT_MODIFIED, -11, "NOT_MODIFIED", "the stream has not changed")                        \
+    /* Inventory rules (docs/inventory.md). */                                                     \
+    X(ARB_EITEM_NOT_FOUND, -80, "ITEM_NOT_FOUND", "no such item")                                  \
+    X(ARB_EINVALID_QUANTITY, -81, "INVALID_QUANTITY",                                              \
+      "quantities are integers within the documented bounds")                                      \
+    X(ARB_ESOLD_OUT, -82, "SOLD_OUT", "not enough units of the item are available")                \
+    X(ARB_ERESERVATION_NOT_FOUND, -83, "RESERVATION_NOT_FOUND", "no such reservation")             \
+    X(ARB_ERESERVATION_EXPIRED, -84, "RESERVATION_EXPIRED",                                        \
+      "the reservation expired and its units were released")                                       \
+    X(ARB_ENOT_RESERVATION_OWNER, -85, "NOT_RESERVATION_OWNER",                                    \
+      "only the principal that made the reservation may do this")                                  \
+    X(ARB_EITEM_EXISTS, -86, "ITEM_EXISTS", "an item with this sku already exists")                \
+    X(ARB_ERESERVATION_CLOSED, -87, "RESERVATION_CLOSED",                                          \
+      "the reservation was already confirmed or released")
 
 enum arb_error {
     ARB_OK = 0,

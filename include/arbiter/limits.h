@@ -148,6 +148,36 @@
 /* Transfer memos. */
 #define ARB_MEMO_BYTES_MAX 256
 
+/* Inventory domain (shop streams, docs/inventory.md). */
+
+/* Items (skus) in one shop stream. Items are never removed, so this bounds
+ * the catalogue's memory (about 400 bytes an item). */
+#define ARB_INVENTORY_ITEMS_MAX (1 << 16)
+/* Open reservations in one shop stream: checkouts in progress. Each holds
+ * its lines inline (16 bytes a line), so the worst case stays a few hundred
+ * megabytes. */
+#define ARB_INVENTORY_RESERVATIONS_MAX (1 << 18)
+/* Confirmed, released and expired reservations remembered (the most
+ * recently closed), so that a late confirm answers RESERVATION_EXPIRED or
+ * RESERVATION_CLOSED rather than RESERVATION_NOT_FOUND. Older ones are
+ * forgotten: memory stays bounded. */
+#define ARB_INVENTORY_CLOSED_RESERVATIONS_KEPT ARB_INVENTORY_RESERVATIONS_MAX
+/* Lines (distinct skus) of one reserve_cart; one reservation covers them. */
+#define ARB_INVENTORY_CART_ITEMS_MAX 32
+/* Units of one sku in one reservation line. A reservation is a shopper's
+ * checkout, not a warehouse transfer; with the price bound it keeps the
+ * total of a full cart an exact JSON integer. */
+#define ARB_INVENTORY_RESERVE_QUANTITY_MAX 100000
+/* Longest reservation, in seconds (one day). A reservation keeps its units
+ * from everyone else, and a checkout takes minutes. */
+#define ARB_INVENTORY_TTL_S_MAX (24 * 3600)
+/* Largest unit price, in minor units (10,000,000.00 in a currency of cents). */
+#define ARB_INVENTORY_PRICE_MAX 1000000000LL
+/* SKUs: a product code or a UUID. */
+#define ARB_INVENTORY_SKU_BYTES_MAX 64
+/* Item display names. */
+#define ARB_INVENTORY_NAME_BYTES_MAX 256
+
 _Static_assert(ARB_KIND_BYTES_MAX < ARB_STREAM_NAME_BYTES_MAX, "a stream name holds its kind");
 _Static_assert(ARB_LEDGER_BATCH_ITEMS_MAX <= ARB_DECISION_EVENTS_MAX,
                "a ledger batch emits one event per item");
@@ -169,5 +199,18 @@ _Static_assert(ARB_WIRE_SYNC_PROPOSALS_MAX <= ARB_BATCH_PROPOSALS_MAX,
                "one sync message is decided as one engine batch");
 _Static_assert(ARB_WIRE_PENDING_PROPOSALS_MAX <= ARB_BATCH_PROPOSALS_MAX,
                "one connection's pipelined proposals fit in one batch");
+_Static_assert(
+    ARB_INVENTORY_CART_ITEMS_MAX *ARB_INVENTORY_RESERVE_QUANTITY_MAX *ARB_INVENTORY_PRICE_MAX <=
+        ARB_JSON_INT_MAX,
+    "the total price of a full cart is an exact JSON integer");
+_Static_assert(ARB_INVENTORY_TTL_S_MAX * 1000LL <= ARB_JSON_INT_MAX / 2,
+               "an expiry (now + ttl) stays a JSON integer while the clock is below 2^52");
+_Static_assert(ARB_INVENTORY_CART_ITEMS_MAX *(6 * ARB_INVENTORY_SKU_BYTES_MAX + 64) +
+                       6 * ARB_CLIENT_ID_BYTES_MAX + 256 <=
+                   ARB_ARGS_BYTES_MAX,
+               "a reserved event of a full cart (every byte escaped as \\u00XX) fits an event");
+_Static_assert(6 * (ARB_INVENTORY_SKU_BYTES_MAX + ARB_INVENTORY_NAME_BYTES_MAX) + 256 <=
+                   ARB_ARGS_BYTES_MAX,
+               "an item_added event (every byte escaped) fits an event");
 
 #endif

@@ -7,10 +7,12 @@
 #include <string.h>
 
 #include "arbiter/rules.h"
+#include "rules/inventory/inventory.h"
 #include "rules/ledger/ledger.h"
 
 static const arb_rules *const builtin_rules[] = {
     &arb_rules_ledger,
+    &arb_rules_inventory,
 };
 
 const arb_rules *arb_rules_find(const char *kind)

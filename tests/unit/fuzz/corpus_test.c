@@ -21,6 +21,8 @@
 
 #include "../../../fuzz/event_canon_fuzz.c"
 #include "../../../fuzz/http_fuzz.c"
+#include "../../../fuzz/inventory_decide_fuzz.c"
+#include "../../../fuzz/inventory_snapshot_fuzz.c"
 #include "../../../fuzz/json_fuzz.c"
 #include "../../../fuzz/ledger_decide_fuzz.c"
 #include "../../../fuzz/snapshot_fuzz.c"
@@ -37,9 +39,14 @@ typedef struct corpus_target {
 } corpus_target;
 
 static const corpus_target targets[] = {
-    {"json", arb_fuzz_json},         {"ledger_decide", arb_fuzz_ledger_decide},
-    {"snapshot", arb_fuzz_snapshot}, {"event_canon", arb_fuzz_event_canon},
-    {"wire", arb_fuzz_wire},         {"http", arb_fuzz_http},
+    {"json", arb_fuzz_json},
+    {"ledger_decide", arb_fuzz_ledger_decide},
+    {"snapshot", arb_fuzz_snapshot},
+    {"event_canon", arb_fuzz_event_canon},
+    {"wire", arb_fuzz_wire},
+    {"http", arb_fuzz_http},
+    {"inventory_decide", arb_fuzz_inventory_decide},
+    {"inventory_snapshot", arb_fuzz_inventory_snapshot},
 };
 
 static bool is_dir(const char *path)

@@ -1,0 +1,445 @@
+/*
+ * inventory.c - the inventory rule module: its table, the state's life
+ * cycle, evolve (applying one committed event) and redact.
+ *
+ * Ownership: the state owns every item and reservation it maps to (one
+ * malloc each) and frees them in arb__inventory_state_free. evolve validates
+ * an event completely (its exact fields, and every precondition decide
+ * checked) before it changes anything, so an event that does not fit
+ * (ARB_ECORRUPT) leaves the state and the timers as they were. The effects
+ * themselves are the arb__inventory_apply_* functions of
+ * inventory_internal.h.
+ *
+ * Timers: evolving a reserved event reports the reservation's deadline, so
+ * a replay of the log (recovery, arbiter verify) rebuilds every timer; the
+ * ones whose reservation closed later in the log fire, are rejected as
+ * stale and dropped by the engine.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules/inventory/inventory.h"
+#include "rules/inventory/inventory_internal.h"
+
+/* State life cycle. */
+
+int arb__inventory_state_new(arb__inventory_state **state_out)
+{
+    arb__inventory_state *state = calloc(1, sizeof *state);
+    if (state == NULL)
+        return ARB_ENOMEM;
+    state->closed_kept_max = ARB_INVENTORY_CLOSED_RESERVATIONS_KEPT;
+    arb_map_init(&state->items, ARB_INVENTORY_ITEMS_MAX);
+    arb_map_init(&state->reservations,
+                 ARB_INVENTORY_RESERVATIONS_MAX + ARB_INVENTORY_CLOSED_RESERVATIONS_KEPT + 1);
+    *state_out = state;
+    return 0;
+}
+
+static int free_value(void *user, const char *key, void *value)
+{
+    (void)user;
+    (void)key;
+    free(value);
+    return 0;
+}
+
+void arb__inventory_state_free(arb__inventory_state *state)
+{
+    if (state == NULL)
+        return;
+    arb_map_foreach(&state->reservations, free_value, NULL);
+    arb_map_foreach(&state->items, free_value, NULL);
+    arb_map_free(&state->reservations);
+    arb_map_free(&state->items);
+    free(state);
+}
+
+arb__inventory_reservation *arb__inventory_reservation_new(size_t line_count)
+{
+    ARB_ASSERT(line_count > 0 && line_count <= ARB_INVENTORY_CART_ITEMS_MAX);
+    arb__inventory_reservation *reservation =
+        calloc(1, sizeof *reservation + line_count * sizeof reservation->lines[0]);
+    if (reservation != NULL)
+        reservation->line_count = line_count;
+    return reservation;
+}
+
+static int add_value(arb_map *map, const char *key, void *value)
+{
+    if (arb_map_get(map, key) != NULL) {
+        free(value);
+        return ARB_ECORRUPT;
+    }
+    int rc = arb_map_put(map, key, value);
+    if (rc != 0)
+        free(value);
+    return rc;
+}
+
+int arb__inventory_add_item(arb__inventory_state *state, arb__inventory_item *item)
+{
+    return add_value(&state->items, item->sku, item);
+}
+
+int arb__inventory_add_reservation(arb__inventory_state *state,
+                                   arb__inventory_reservation *reservation)
+{
+    return add_value(&state->reservations, reservation->id, reservation);
+}
+
+static void forget_oldest_closed(arb__inventory_state *state)
+{
+    while (state->reservations_closed > state->closed_kept_max) {
+        arb__inventory_reservation *oldest = state->closed_head;
+        ARB_ASSERT(oldest != NULL && oldest->status != ARB__INVENTORY_RESERVED);
+        state->closed_head = oldest->next_closed;
+        if (state->closed_head == NULL)
+            state->closed_tail = NULL;
+        void *removed = arb_map_remove(&state->reservations, oldest->id);
+        ARB_ASSERT(removed == oldest);
+        free(oldest);
+        state->reservations_closed--;
+    }
+}
+
+void arb__inventory_reservation_closed(arb__inventory_state *state,
+                                       arb__inventory_reservation *reservation)
+{
+    ARB_ASSERT(reservation->status != ARB__INVENTORY_RESERVED);
+    ARB_ASSERT(reservation->next_closed == NULL && reservation != state->closed_tail);
+    if (state->closed_tail != NULL)
+        state->closed_tail->next_closed = reservation;
+    else
+        state->closed_head = reservation;
+    state->closed_tail = reservation;
+    state->reservations_closed++;
+    forget_oldest_closed(state);
+}
+
+void arb__inventory_set_closed_kept(void *state, size_t kept)
+{
+    arb__inventory_state *inventory = state;
+    inventory->closed_kept_max = kept;
+    forget_oldest_closed(inventory);
+}
+
+/* Reading JSON data. */
+
+bool arb__inventory_json_string(const json_t *data, const char *key, size_t len_min, size_t len_max,
+                                const char **value_out)
+{
+    const json_t *value = json_object_get(data, key);
+    if (!json_is_string(value))
+        return false;
+    size_t len = json_string_length(value);
+    const char *text = json_string_value(value);
+    if (len < len_min || len > len_max || memchr(text, '\0', len) != NULL)
+        return false;
+    *value_out = text;
+    return true;
+}
+
+bool arb__inventory_json_int(const json_t *data, const char *key, int64_t min, int64_t max,
+                             int64_t *value_out)
+{
+    const json_t *value = json_object_get(data, key);
+    if (!json_is_integer(value))
+        return false;
+    json_int_t number = json_integer_value(value);
+    if (number < min || number > max)
+        return false;
+    *value_out = number;
+    return true;
+}
+
+bool arb__inventory_id_seq(const char *id, uint64_t version, uint64_t *seq_out)
+{
+    if (id[0] != 'r' || id[1] < '1' || id[1] > '9')
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long seq = strtoull(id + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || seq > version)
+        return false;
+    *seq_out = seq;
+    return true;
+}
+
+json_t *arb__inventory_lines_json(const arb__inventory_reservation *reservation)
+{
+    json_t *lines = json_array();
+    for (size_t i = 0; lines != NULL && i < reservation->line_count; i++) {
+        const arb__inventory_line *line = &reservation->lines[i];
+        json_t *entry =
+            json_pack("{s:s, s:I}", "sku", line->item->sku, "quantity", (json_int_t)line->quantity);
+        if (json_array_append_new(lines, entry) != 0) {
+            json_decref(lines);
+            lines = NULL;
+        }
+    }
+    return lines;
+}
+
+void arb__inventory_report_timer(const arb_timer_sink *timers,
+                                 const arb__inventory_reservation *reservation)
+{
+    ARB_ASSERT(reservation->status == ARB__INVENTORY_RESERVED);
+    if (timers == NULL || timers->add == NULL)
+        return;
+    json_t *args = json_pack("{s:s}", "reservation", reservation->id);
+    /* Out of memory here would lose a deadline; stopping is the honest answer. */
+    ARB_ASSERT(args != NULL);
+    timers->add(timers->user, reservation->expires_at_ms, "expire", args);
+    json_decref(args);
+}
+
+bool arb__inventory_json_lines(arb__inventory_state *state, const json_t *entries,
+                               arb__inventory_line *lines, size_t *count_out)
+{
+    size_t count = json_array_size(entries);
+    if (!json_is_array(entries) || count == 0 || count > ARB_INVENTORY_CART_ITEMS_MAX)
+        return false;
+    for (size_t i = 0; i < count; i++) {
+        const json_t *entry = json_array_get(entries, i);
+        const char *sku;
+        int64_t quantity;
+        if (!json_is_object(entry) || json_object_size(entry) != 2 ||
+            !arb__inventory_json_string(entry, "sku", 1, ARB_INVENTORY_SKU_BYTES_MAX, &sku) ||
+            !arb__inventory_json_int(entry, "quantity", 1, ARB_INVENTORY_RESERVE_QUANTITY_MAX,
+                                     &quantity))
+            return false;
+        arb__inventory_item *item = arb_map_get(&state->items, sku);
+        if (item == NULL)
+            return false;
+        for (size_t j = 0; j < i; j++)
+            if (lines[j].item == item)
+                return false;
+        lines[i].item = item;
+        lines[i].quantity = quantity;
+    }
+    *count_out = count;
+    return true;
+}
+
+/* The open reservation a closing event names, with its exact lines. */
+static arb__inventory_reservation *data_open_reservation(arb__inventory_state *state,
+                                                         const json_t *data)
+{
+    const char *id;
+    arb__inventory_line lines[ARB_INVENTORY_CART_ITEMS_MAX];
+    size_t count;
+    if (json_object_size(data) != 2 ||
+        !arb__inventory_json_string(data, "reservation", 1, ARB__INVENTORY_RESERVATION_ID_BYTES_MAX,
+                                    &id) ||
+        !arb__inventory_json_lines(state, json_object_get(data, "items"), lines, &count))
+        return NULL;
+    arb__inventory_reservation *reservation = arb_map_get(&state->reservations, id);
+    if (reservation == NULL || reservation->status != ARB__INVENTORY_RESERVED ||
+        reservation->line_count != count)
+        return NULL;
+    for (size_t i = 0; i < count; i++)
+        if (reservation->lines[i].item != lines[i].item ||
+            reservation->lines[i].quantity != lines[i].quantity)
+            return NULL;
+    return reservation;
+}
+
+/* Evolve, one function per event type. */
+
+static int evolve_item_added(arb__inventory_state *state, const arb_event *event,
+                             const arb_timer_sink *timers)
+{
+    (void)timers;
+    const json_t *data = event->data;
+    const char *sku, *name;
+    int64_t stock, price;
+    if (json_object_size(data) != 4 ||
+        !arb__inventory_json_string(data, "sku", 1, ARB_INVENTORY_SKU_BYTES_MAX, &sku) ||
+        !arb__inventory_json_string(data, "name", 0, ARB_INVENTORY_NAME_BYTES_MAX, &name) ||
+        !arb__inventory_json_int(data, "stock", 0, ARB_JSON_INT_MAX, &stock) ||
+        !arb__inventory_json_int(data, "price", 0, ARB_INVENTORY_PRICE_MAX, &price))
+        return ARB_ECORRUPT;
+    if (arb_map_get(&state->items, sku) != NULL || state->items.count >= ARB_INVENTORY_ITEMS_MAX)
+        return ARB_ECORRUPT;
+    arb__inventory_item *item = calloc(1, sizeof *item);
+    if (item == NULL)
+        return ARB_ENOMEM;
+    /* The lengths were checked above, so the copies fit. */
+    memcpy(item->sku, sku, strlen(sku) + 1);
+    memcpy(item->name, name, strlen(name) + 1);
+    item->price = price;
+    item->stock = stock;
+    item->available = stock;
+    item->version = event->seq;
+    arb__inventory_assert_item(item);
+    return arb__inventory_add_item(state, item);
+}
+
+static int evolve_restocked(arb__inventory_state *state, const arb_event *event,
+                            const arb_timer_sink *timers)
+{
+    (void)timers;
+    const char *sku;
+    int64_t quantity;
+    if (json_object_size(event->data) != 2 ||
+        !arb__inventory_json_string(event->data, "sku", 1, ARB_INVENTORY_SKU_BYTES_MAX, &sku) ||
+        !arb__inventory_json_int(event->data, "quantity", 1, ARB_JSON_INT_MAX, &quantity))
+        return ARB_ECORRUPT;
+    arb__inventory_item *item = arb_map_get(&state->items, sku);
+    if (item == NULL || !arb__inventory_can_restock(item, quantity))
+        return ARB_ECORRUPT;
+    arb__inventory_apply_restock(item, quantity, event->seq);
+    return 0;
+}
+
+static int evolve_reserved(arb__inventory_state *state, const arb_event *event,
+                           const arb_timer_sink *timers)
+{
+    const json_t *data = event->data;
+    const char *id, *owner;
+    char expected_id[ARB__INVENTORY_RESERVATION_ID_BYTES_MAX + 1];
+    int64_t expires_at_ms;
+    arb__inventory_line lines[ARB_INVENTORY_CART_ITEMS_MAX];
+    size_t count;
+    snprintf(expected_id, sizeof expected_id, "r%" PRIu64, event->seq);
+    if (json_object_size(data) != 4 ||
+        !arb__inventory_json_string(data, "reservation", 1, ARB__INVENTORY_RESERVATION_ID_BYTES_MAX,
+                                    &id) ||
+        strcmp(id, expected_id) != 0 ||
+        !arb__inventory_json_string(data, "owner", 1, ARB_CLIENT_ID_BYTES_MAX, &owner) ||
+        !arb__inventory_json_int(data, "expires_at", 0, ARB_JSON_INT_MAX, &expires_at_ms) ||
+        !arb__inventory_json_lines(state, json_object_get(data, "items"), lines, &count))
+        return ARB_ECORRUPT;
+    for (size_t i = 0; i < count; i++)
+        if (!arb__inventory_can_reserve(lines[i].item, lines[i].quantity))
+            return ARB_ECORRUPT;
+    if (state->reservations_open >= ARB_INVENTORY_RESERVATIONS_MAX ||
+        arb_map_get(&state->reservations, id) != NULL)
+        return ARB_ECORRUPT;
+    arb__inventory_reservation *reservation = arb__inventory_reservation_new(count);
+    if (reservation == NULL)
+        return ARB_ENOMEM;
+    memcpy(reservation->id, id, strlen(id) + 1);
+    memcpy(reservation->owner, owner, strlen(owner) + 1);
+    reservation->expires_at_ms = expires_at_ms;
+    memcpy(reservation->lines, lines, count * sizeof lines[0]);
+    int rc = arb__inventory_add_reservation(state, reservation);
+    if (rc != 0)
+        return rc;
+    arb__inventory_apply_reserve(reservation, event->seq);
+    state->reservations_open++;
+    arb__inventory_report_timer(timers, reservation);
+    return 0;
+}
+
+/* confirmed, released and expired share their shape and differ in effect. */
+static int evolve_close(arb__inventory_state *state, const arb_event *event,
+                        arb__inventory_status status)
+{
+    arb__inventory_reservation *reservation = data_open_reservation(state, event->data);
+    if (reservation == NULL)
+        return ARB_ECORRUPT;
+    arb__inventory_apply_close(reservation, status, event->seq);
+    ARB_ASSERT(state->reservations_open > 0);
+    state->reservations_open--;
+    arb__inventory_reservation_closed(state, reservation);
+    return 0;
+}
+
+static int evolve_confirmed(arb__inventory_state *state, const arb_event *event,
+                            const arb_timer_sink *timers)
+{
+    (void)timers;
+    return evolve_close(state, event, ARB__INVENTORY_CONFIRMED);
+}
+
+static int evolve_released(arb__inventory_state *state, const arb_event *event,
+                           const arb_timer_sink *timers)
+{
+    (void)timers;
+    return evolve_close(state, event, ARB__INVENTORY_RELEASED);
+}
+
+static int evolve_expired(arb__inventory_state *state, const arb_event *event,
+                          const arb_timer_sink *timers)
+{
+    (void)timers;
+    return evolve_close(state, event, ARB__INVENTORY_EXPIRED);
+}
+
+typedef struct evolve_entry {
+    const char *type;
+    int (*evolve)(arb__inventory_state *state, const arb_event *event,
+                  const arb_timer_sink *timers);
+} evolve_entry;
+
+/* The hot event types first: the dispatch is a linear scan. */
+static const evolve_entry evolve_table[] = {
+    {"reserved", evolve_reserved},   {"confirmed", evolve_confirmed},
+    {"released", evolve_released},   {"expired", evolve_expired},
+    {"restocked", evolve_restocked}, {"item_added", evolve_item_added},
+};
+
+static int inventory_evolve(void *state, const arb_event *event, const arb_timer_sink *timers)
+{
+    ARB_ASSERT(state != NULL && event != NULL);
+    if (!json_is_object(event->data) || event->seq == 0 || event->seq > (uint64_t)ARB_JSON_INT_MAX)
+        return ARB_ECORRUPT;
+    for (size_t i = 0; i < sizeof evolve_table / sizeof evolve_table[0]; i++) {
+        if (strcmp(evolve_table[i].type, event->type) == 0)
+            return evolve_table[i].evolve(state, event, timers);
+    }
+    return ARB_ECORRUPT;
+}
+
+/* The rest of the table. */
+
+static int inventory_state_new(void **state_out)
+{
+    arb__inventory_state *state;
+    int rc = arb__inventory_state_new(&state);
+    if (rc == 0)
+        *state_out = state;
+    return rc;
+}
+
+static void inventory_state_free(void *state)
+{
+    arb__inventory_state_free(state);
+}
+
+/* docs/inventory.md, "Visibility": a user sees a reserved event of someone
+ * else's reservation without its owner; every quantity stays, so that the
+ * user's idea of what is available stays right. The other events name no
+ * one. When the copy cannot be made (out of memory) the event is withheld
+ * from this viewer rather than shown whole. */
+static json_t *inventory_redact(const arb_event *event, const arb_principal *viewer)
+{
+    ARB_ASSERT(event->data != NULL);
+    if (viewer == NULL || viewer->role != ARB_ROLE_USER || strcmp(event->type, "reserved") != 0)
+        return json_incref(event->data);
+    const char *owner = json_string_value(json_object_get(event->data, "owner"));
+    if (owner != NULL && strcmp(owner, viewer->id) == 0)
+        return json_incref(event->data);
+    json_t *redacted = json_copy(event->data);
+    if (redacted != NULL)
+        json_object_del(redacted, "owner");
+    return redacted;
+}
+
+const arb_rules arb_rules_inventory = {
+    .kind = "shop",
+    .state_new = inventory_state_new,
+    .state_free = inventory_state_free,
+    .decide = arb__inventory_decide,
+    .evolve = inventory_evolve,
+    .view = arb__inventory_view,
+    .redact = inventory_redact,
+    .snapshot_save = arb__inventory_snapshot_save,
+    .snapshot_load = arb__inventory_snapshot_load,
+    .check = arb__inventory_check,
+};
