@@ -57,8 +57,16 @@
 /* Timers fired in one tick; the rest wait for the next tick. */
 #define ARB_TIMERS_PER_TICK_MAX ARB_BATCH_PROPOSALS_MAX
 /* Default events between two snapshots of a stream. Recovery replays at most
- * this many events per stream after the newest snapshot. */
+ * this many events per stream after the newest snapshot (or more for a large
+ * state: see ARB_SNAPSHOT_BYTES_PER_EVENT). */
 #define ARB_SNAPSHOT_EVERY_DEFAULT 10000
+/* A stream whose last snapshot took B bytes is snapshotted again only after
+ * B / this many more events (when that is more than snapshot_every). A
+ * snapshot serializes the whole state with the pipeline drained, so its cost
+ * grows with the state; this keeps it at most this many bytes per event
+ * appended, whatever the state's size (a shop with 200k open reservations, a
+ * ledger with a million accounts), and recovery's replay proportional to it. */
+#define ARB_SNAPSHOT_BYTES_PER_EVENT 64
 /* Snapshots kept per stream (older ones are deleted). */
 #define ARB_SNAPSHOTS_KEPT 2
 /* A snapshot's JSON text. */

@@ -95,6 +95,7 @@ static void load_snapshot(recovery *r, arb__stream *stream)
     stream->rules->state_free(stream->state);
     stream->state = state;
     stream->snapshot_seq = seq;
+    stream->snapshot_bytes = len;
 }
 
 static int head_hash_of(void *user, const arb_event *event, const char *data_json, size_t len)

@@ -530,11 +530,9 @@ static void complete(arb_engine *engine, arb__batch *batch)
         batch->new_streams[i]->persisted = true;
     if (engine->on_commit != NULL && batch->event_count > 0)
         engine->on_commit(engine->on_commit_user, batch->events, batch->event_count);
-    for (size_t i = 0; i < batch->touched_count; i++) {
-        const arb__stream *stream = batch->touched[i];
-        if (stream->seq - stream->snapshot_seq >= engine->snapshot_every)
+    for (size_t i = 0; i < batch->touched_count; i++)
+        if (arb__snapshot_due(engine, batch->touched[i]))
             engine->snapshot_due = true;
-    }
 }
 
 void arb__engine_drain(arb_engine *engine)
@@ -555,12 +553,19 @@ void arb__engine_drain(arb_engine *engine)
     complete(engine, batch);
 }
 
+bool arb__snapshot_due(const arb_engine *engine, const arb__stream *stream)
+{
+    uint64_t every = engine->snapshot_every;
+    uint64_t by_size = stream->snapshot_bytes / ARB_SNAPSHOT_BYTES_PER_EVENT;
+    return stream->seq - stream->snapshot_seq >= (by_size > every ? by_size : every);
+}
+
 static int snapshot_one(void *user, const char *name, void *value)
 {
     (void)name;
     arb_engine *engine = user;
     arb__stream *stream = value;
-    if (stream->seq - stream->snapshot_seq < engine->snapshot_every)
+    if (!arb__snapshot_due(engine, stream))
         return 0;
     json_t *state = NULL;
     arb_buf text;
@@ -571,9 +576,10 @@ static int snapshot_one(void *user, const char *name, void *value)
     if (rc == 0)
         rc = engine->store->ops->snapshot_put(engine->store, stream->name, stream->seq, text.data,
                                               text.len);
-    if (rc == 0)
+    if (rc == 0) {
         stream->snapshot_seq = stream->seq;
-    else
+        stream->snapshot_bytes = text.len;
+    } else
         arb_log(ARB_LOG_WARN, "snapshot not written; recovery will replay further",
                 "stream=%s seq=%llu error=%s", stream->name, (unsigned long long)stream->seq,
                 arb_err_name(rc));

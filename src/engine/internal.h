@@ -28,6 +28,7 @@ typedef struct arb__stream {
     uint64_t seq;                      /* version: seq of the last event (0: none) */
     uint8_t head_hash[ARB_HASH_BYTES]; /* hash of event seq (zeros when seq == 0) */
     uint64_t snapshot_seq;             /* seq of the newest stored snapshot */
+    size_t snapshot_bytes;             /* its size (0: none yet) */
     bool persisted;                    /* has a row in the store's streams table */
     uint64_t touched_serial;           /* serial of the last batch that changed it */
 } arb__stream;
@@ -179,6 +180,10 @@ int arb__stream_name_valid(const char *name, char kind_out[ARB_KIND_BYTES_MAX + 
 /* The batch path (execute.c). */
 int arb__batch_init(arb__batch *batch);
 void arb__batch_free(arb__batch *batch);
+/* The stream has enough events since its last snapshot for a new one:
+ * snapshot_every, or more for a large state (ARB_SNAPSHOT_BYTES_PER_EVENT). */
+bool arb__snapshot_due(const arb_engine *engine, const arb__stream *stream);
+
 /* Misuse of a batch call (read-only engine, count out of range): its code,
  * or 0. */
 int arb__batch_misuse(const arb_engine *engine, size_t count);

@@ -257,6 +257,71 @@ static void raw_sql(const char *dir, const char *sql)
     sqlite3_close(db);
 }
 
+/* The newest snapshot of stream L: its seq and size (0 when none). */
+static uint64_t newest_snapshot(const char *dir, size_t *bytes_out)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/arbiter.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *statement = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT seq, length(state) FROM snapshots WHERE stream = ?1 "
+                           "ORDER BY seq DESC LIMIT 1",
+                           -1, &statement, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(statement, 1, L, -1, SQLITE_STATIC);
+    uint64_t seq = 0;
+    *bytes_out = 0;
+    if (sqlite3_step(statement) == SQLITE_ROW) {
+        seq = (uint64_t)sqlite3_column_int64(statement, 0);
+        *bytes_out = (size_t)sqlite3_column_int64(statement, 1);
+    }
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
+    return seq;
+}
+
+/* A large state is snapshotted less often: after at least its snapshot's
+ * bytes / ARB_SNAPSHOT_BYTES_PER_EVENT events, however small snapshot_every. */
+static void test_snapshot_spacing_grows_with_the_state(void **state)
+{
+    engine_fixture *f = *state;
+    f->snapshot_every = 1;
+    engine_fixture_reopen(f);
+    for (int i = 0; i < 300; i++) {
+        char account[16];
+        snprintf(account, sizeof account, "acct%03d", i);
+        assert_int_equal(engine_fixture_admin_propose(f, L, "open_account", "{s:s,s:s,s:s}",
+                                                      "account", account, "owner", "alice",
+                                                      "currency", "EUR"),
+                         0);
+    }
+    size_t bytes = 0;
+    uint64_t first = newest_snapshot(f->dir, &bytes);
+    uint64_t spacing = bytes / ARB_SNAPSHOT_BYTES_PER_EVENT;
+    assert_true(spacing > 2); /* the state outgrew snapshot_every = 1 */
+    /* One event short of the spacing: no new snapshot; then one more. */
+    uint64_t version = engine_fixture_version(f, L);
+    for (uint64_t i = version - first; i + 1 < spacing; i++)
+        assert_int_equal(engine_fixture_admin_propose(f, L, "deposit", "{s:s,s:i}", "account",
+                                                      "acct000", "amount", 1),
+                         0);
+    size_t ignored = 0;
+    assert_int_equal(newest_snapshot(f->dir, &ignored), first);
+    assert_int_equal(engine_fixture_admin_propose(f, L, "deposit", "{s:s,s:i}", "account",
+                                                  "acct000", "amount", 1),
+                     0);
+    assert_int_equal(engine_fixture_admin_propose(f, L, "deposit", "{s:s,s:i}", "account",
+                                                  "acct000", "amount", 1),
+                     0); /* the snapshot is taken with the pipeline drained, at the next call */
+    assert_true(newest_snapshot(f->dir, &ignored) > first);
+    engine_fixture_reopen(f);
+    arb_verify_report report;
+    assert_int_equal(arb_verify(f->dir, 1, &report), 0);
+}
+
 static void test_tampering_is_detected(void **state)
 {
     engine_fixture *f = *state;
@@ -302,6 +367,7 @@ int main(void)
         ENGINE_FIXTURE_TEST(test_invalid_keys),
         ENGINE_FIXTURE_TEST(test_hold_expires_by_timer_and_across_restart),
         ENGINE_FIXTURE_TEST(test_timer_restored_from_snapshot),
+        ENGINE_FIXTURE_TEST(test_snapshot_spacing_grows_with_the_state),
         ENGINE_FIXTURE_TEST(test_tampering_is_detected),
         ENGINE_FIXTURE_TEST(test_on_commit_sees_events_in_order),
         ENGINE_FIXTURE_TEST(test_pipelined_submit),
