@@ -27,6 +27,12 @@
  * Accounts are "a0" ... "a<N-1>", account k owned by client "lg<k % owners>".
  * Load connection i is client "lg<i>" (role user) and proposes only from the
  * accounts it owns, so the ledger's ownership check runs as in production.
+ *
+ * Shop mode (--mix reserve=100, docs/inventory.md): the stream is a shop
+ * (default shop:bench), the setup adds items "s0" ... "s<N-1>" (--skus) with
+ * a stock no run can exhaust, and every load proposal is reserve {sku: a
+ * random one, quantity: 1, ttl_s: 3600} by the user "lg<i>". reserve does not
+ * mix with the ledger's actions (they are another stream kind).
  * client_seq starts, for every client of one run, at the wall clock in
  * microseconds: larger than any client_seq an earlier run against the same
  * server used (no client sends a proposal per microsecond), so each run's
@@ -65,6 +71,10 @@
 #define DEPOSIT_AMOUNT 1000000000LL
 #define AMOUNT_MAX 100
 #define HOLD_TIMEOUT_S 600
+/* Shop mode: items and their stock, far beyond what any run reserves. */
+#define SKUS_MAX 65536
+#define SKU_STOCK 1000000000000000LL
+#define RESERVE_TTL_S 3600
 /* Hold ids a connection keeps for its captures and voids. */
 #define HOLDS_KEPT 64
 #define HOLD_ID_BYTES 24
@@ -104,10 +114,12 @@ typedef enum kind {
     KIND_HOLD,
     KIND_CAPTURE,
     KIND_VOID,
+    KIND_RESERVE,
     KIND_SETUP,
     KIND_COUNT
 } kind;
-static const char *const kind_names[KIND_COUNT] = {"transfer", "hold", "capture", "void", "setup"};
+static const char *const kind_names[KIND_COUNT] = {"transfer", "hold",    "capture",
+                                                   "void",     "reserve", "setup"};
 
 typedef enum phase {
     PHASE_CONNECT,
@@ -144,6 +156,8 @@ typedef struct options {
     bool no_coalesce;
     unsigned accounts;
     unsigned owners;
+    unsigned skus;
+    bool shop; /* the mix is reserve only: a shop stream */
     const char *stream;
     const char *admin_id;
     const char *label;
@@ -338,13 +352,16 @@ static void usage(FILE *out)
             "  --duration S      measured seconds (default 10; 0 with --setup: setup only)\n"
             "  --warmup S        seconds of load before measuring (default 2)\n"
             "  --rate R          open loop: R proposals/s in all (default 0: closed loop)\n"
-            "  --mix LIST        transfer=90,hold=5,capture=3,void=2 (default transfer=100)\n"
+            "  --mix LIST        transfer=90,hold=5,capture=3,void=2 (default transfer=100);\n"
+            "                    reserve=100: shop mode, reserve on a shop stream\n"
             "  --server-pid PID  read the server's CPU from /proc/PID/stat\n"
-            "  --setup           open and fund the accounts as admin first\n"
+            "  --setup           open and fund the accounts (shop mode: add the items)\n"
+            "                    as admin first\n"
             "  --admin-id ID     the admin client of --setup (default bench-admin)\n"
             "  --accounts N      accounts a0..a<N-1> (default 1000)\n"
             "  --owners N        account k is owned by client lg<k %% N> (default 256)\n"
-            "  --stream NAME     ledger stream (default ledger:bench)\n"
+            "  --skus N          shop mode: items s0..s<N-1> (default 1000)\n"
+            "  --stream NAME     ledger:bench, or shop:bench in shop mode (the default)\n"
             "  --echo            against bench/echo_server: every echoed frame is an outcome\n"
             "  --no-coalesce     one lws_write (one send) per frame; by default the frames\n"
             "                    of one writable callback go out masked in one write\n"
@@ -458,6 +475,8 @@ static bool parse_option(options *o, const char *name, const char *value)
         o->accounts = (unsigned)n;
     else if (strcmp(name, "--owners") == 0 && parse_unsigned(value, 1, CONNECTIONS_MAX, &n))
         o->owners = (unsigned)n;
+    else if (strcmp(name, "--skus") == 0 && parse_unsigned(value, 1, SKUS_MAX, &n))
+        o->skus = (unsigned)n;
     else if (strcmp(name, "--seed") == 0 && parse_unsigned(value, 0, UINT64_MAX, &n))
         o->seed = n;
     else if (strcmp(name, "--stream") == 0 && value != NULL && value[0] != '\0')
@@ -479,7 +498,8 @@ static void parse_options(int argc, char **argv, options *o)
                    .warmup_s = 2,
                    .accounts = 1000,
                    .owners = 256,
-                   .stream = "ledger:bench",
+                   .skus = 1000,
+                   .stream = NULL,
                    .admin_id = "bench-admin",
                    .seed = 1};
     o->mix[KIND_TRANSFER] = 100;
@@ -506,6 +526,9 @@ static void parse_options(int argc, char **argv, options *o)
         }
         i++;
     }
+    o->shop = o->mix[KIND_RESERVE] > 0;
+    if (o->stream == NULL)
+        o->stream = o->shop ? "shop:bench" : "ledger:bench";
     const char *problem = NULL;
     if (o->port == 0)
         problem = "--url ws://HOST:PORT is required";
@@ -517,12 +540,14 @@ static void parse_options(int argc, char **argv, options *o)
         problem = "--echo and --setup exclude each other";
     else if (o->duration_s == 0 && !o->setup)
         problem = "--duration 0 only makes sense with --setup";
+    else if (o->shop && o->mix[KIND_RESERVE] != o->mix_total)
+        problem = "reserve does not mix with the ledger's actions (another stream kind)";
     if (problem != NULL) {
         fprintf(stderr, "loadgen: %s\n", problem);
         exit(2);
     }
     if (o->label == NULL)
-        o->label = o->echo ? "echo" : "ledger";
+        o->label = o->echo ? "echo" : o->shop ? "shop" : "ledger";
 }
 
 /* Frames. */
@@ -567,6 +592,11 @@ static kind pick_kind(connection *c)
 /* The args of a load proposal of kind *which (which may become transfer). */
 static int load_args(connection *c, kind which, char *out, size_t size)
 {
+    if (which == KIND_RESERVE)
+        return snprintf(out, size,
+                        "\"action\":\"reserve\",\"args\":{\"sku\":\"s%u\",\"quantity\":1,"
+                        "\"ttl_s\":%d}",
+                        (unsigned)random_below(c, c->lg->opt.skus), RESERVE_TTL_S);
     unsigned from = 0, to = 0;
     unsigned amount = 1 + (unsigned)random_below(c, AMOUNT_MAX);
     if (which == KIND_CAPTURE || which == KIND_VOID) {
@@ -587,12 +617,23 @@ static int load_args(connection *c, kind which, char *out, size_t size)
                     from, to, amount);
 }
 
-/* The admin's next setup proposal: open every account, then fund it. */
+/* What the setup creates: items in shop mode, accounts otherwise. */
+static unsigned setup_count(const options *o)
+{
+    return o->shop ? o->skus : o->accounts;
+}
+
+/* The admin's next setup proposal: open every account, then fund it; in
+ * shop mode, add every item. */
 static int setup_args(connection *c, char *out, size_t size)
 {
     const options *o = &c->lg->opt;
     unsigned k = c->setup_next++;
-    ARB_ASSERT(k < o->accounts);
+    ARB_ASSERT(k < setup_count(o));
+    if (o->shop)
+        return snprintf(out, size,
+                        "\"action\":\"add_item\",\"args\":{\"sku\":\"s%u\",\"stock\":%lld}", k,
+                        SKU_STOCK);
     if (c->lg->phase == PHASE_SETUP_OPEN)
         return snprintf(out, size,
                         "\"action\":\"open_account\",\"args\":{\"account\":\"a%u\","
@@ -651,7 +692,7 @@ static bool may_send(const connection *c, uint64_t now)
         return false;
     if (c->admin) {
         bool setup = lg->phase == PHASE_SETUP_OPEN || lg->phase == PHASE_SETUP_DEPOSIT;
-        return setup && c->setup_next < lg->opt.accounts && c->outstanding < SETUP_PIPELINE;
+        return setup && c->setup_next < setup_count(&lg->opt) && c->outstanding < SETUP_PIPELINE;
     }
     if (!load_phase(lg) || c->outstanding >= lg->opt.pipeline)
         return false;
@@ -843,8 +884,8 @@ static void on_outcome(connection *c, const char *msg, size_t len, bool committe
         find_string(msg, len, NULL, "\"code\":\"", code, sizeof code);
     if (which == KIND_SETUP) {
         lg->setup_answered++;
-        /* A re-run's setup finds its accounts there already. */
-        if (!committed && strcmp(code, "ACCOUNT_EXISTS") != 0) {
+        /* A re-run's setup finds its accounts (or items) there already. */
+        if (!committed && strcmp(code, "ACCOUNT_EXISTS") != 0 && strcmp(code, "ITEM_EXISTS") != 0) {
             if (lg->setup_failed++ < ERRORS_PRINTED_MAX)
                 fprintf(stderr, "loadgen: setup rejected: %.*s\n", (int)len, msg);
         }
@@ -1032,7 +1073,7 @@ static void enter(loadgen *lg, phase next, uint64_t now)
 static bool setup_step_done(const loadgen *lg)
 {
     const connection *admin = &lg->conns[lg->conn_count - 1];
-    return admin->setup_next == lg->opt.accounts && admin->outstanding == 0;
+    return admin->setup_next == setup_count(&lg->opt) && admin->outstanding == 0;
 }
 
 /* The phase after connect and setup. */
@@ -1057,7 +1098,10 @@ static void advance(loadgen *lg, uint64_t now)
     case PHASE_SETUP_OPEN:
     case PHASE_SETUP_DEPOSIT:
         if (setup_step_done(lg))
-            enter(lg, lg->phase == PHASE_SETUP_OPEN ? PHASE_SETUP_DEPOSIT : after_setup(lg), now);
+            enter(lg,
+                  lg->phase == PHASE_SETUP_OPEN && !lg->opt.shop ? PHASE_SETUP_DEPOSIT
+                                                                 : after_setup(lg),
+                  now);
         else if (in_phase_s > SETUP_TIMEOUT_S) {
             fprintf(stderr, "loadgen: setup not answered after %.0f s\n", SETUP_TIMEOUT_S);
             lg->failed = true;
@@ -1091,6 +1135,8 @@ static void on_tick(lws_sorted_usec_list_t *sul)
         wake_all(lg, now);
     if (lg->phase != PHASE_DONE && !lg->failed)
         lws_sul_schedule(lg->context, 0, &lg->tick, on_tick, (lws_usec_t)lg->tick_us);
+    else
+        lws_cancel_service(lg->context); /* else lws_service sleeps up to 30 s with nothing due */
 }
 
 /* Report. */
@@ -1211,8 +1257,9 @@ int main(int argc, char **argv)
         if (lws_service(lg.context, 0) < 0)
             break;
     if (lg.opt.setup)
-        fprintf(stderr, "loadgen: setup: %u accounts, %" PRIu64 " answers, %" PRIu64 " failed\n",
-                lg.opt.accounts, lg.setup_answered, lg.setup_failed);
+        fprintf(stderr, "loadgen: setup: %u %s, %" PRIu64 " answers, %" PRIu64 " failed\n",
+                setup_count(&lg.opt), lg.opt.shop ? "items" : "accounts", lg.setup_answered,
+                lg.setup_failed);
     if (lg.unknown_outcomes > 0)
         fprintf(stderr, "loadgen: %" PRIu64 " outcomes matched no proposal in flight\n",
                 lg.unknown_outcomes);
