@@ -245,9 +245,21 @@ static int encode_outcome(arb_buf *buf, const batch *slot, size_t index)
     arb_outcome *outcome = &slot->outcomes[index];
     if (outcome->kind == ARB_OUTCOME_COMMITTED)
         return arb_wire_encode_committed(buf, outcome);
-    if (slot->snapshots[index] != NULL)
-        outcome->version = slot->snapshot_versions[index];
-    return arb_wire_encode_rejected(buf, outcome, slot->snapshots[index]);
+    if (slot->snapshots[index] == NULL)
+        return arb_wire_encode_rejected(buf, outcome, NULL);
+    uint64_t decided_version = outcome->version;
+    outcome->version = slot->snapshot_versions[index];
+    size_t before = buf->len;
+    int rc = arb_wire_encode_rejected(buf, outcome, slot->snapshots[index]);
+    if (rc == 0 && buf->len - before <= ARB_WIRE_FRAME_BYTES_MAX)
+        return 0;
+    /* A snapshot that would make the message larger than a frame may be is
+     * left out (docs/protocol.md): the client resubscribes for the state. */
+    buf->len = before;
+    if (buf->data != NULL)
+        buf->data[before] = '\0';
+    outcome->version = decided_version;
+    return arb_wire_encode_rejected(buf, outcome, NULL);
 }
 
 /* The batch is durable: encode and release every answer. */

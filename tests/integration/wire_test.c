@@ -568,6 +568,46 @@ static void test_patches_split_by_stream(void **state)
     stop(f);
 }
 
+/* A rejection whose snapshot would make the message larger than a frame
+ * comes without it, and the session goes on. */
+static void test_rejection_without_an_oversized_snapshot(void **state)
+{
+    fixture *f = *state;
+    start(f, NULL);
+    static const char *const owners[] = {"alice"};
+    test_ledger_setup(&f->server, "ledger:big", owners, 1, 10);
+    arb_ws_client *admin = test_ws_open(&f->server, "admin");
+    /* 40 x 256 accounts of about 110 bytes each: a view over 1 MiB. */
+    for (int round = 0; round < 40; round++) {
+        json_t *proposals = json_array();
+        for (int i = 0; i < 256; i++) {
+            char account[32];
+            snprintf(account, sizeof account, "acct-%05d", round * 256 + i);
+            json_array_append_new(proposals,
+                                  json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:s}}", "client_seq",
+                                            round * 256 + i + 1, "stream", "ledger:big", "action",
+                                            "open_account", "args", "account", account, "owner",
+                                            "alice", "currency", "EUR"));
+        }
+        test_ws_send(admin, "{s:s, s:o}", "type", "sync", "proposals", proposals);
+        json_decref(test_ws_expect(admin, "sync_result", 20000));
+    }
+    arb_ws_close(admin);
+    arb_ws_client *alice = test_ws_open(&f->server, "alice");
+    json_t *rejected = test_ws_propose(alice, 1, "ledger:big", "transfer",
+                                       transfer_args("alice", "acct-00001", 11));
+    assert_string_equal(type_of(rejected), "rejected");
+    assert_string_equal(json_string_value(json_object_get(rejected, "code")), "INSUFFICIENT_FUNDS");
+    assert_null(json_object_get(rejected, "snapshot"));
+    json_decref(rejected);
+    json_t *committed = test_ws_propose(alice, 2, "ledger:big", "transfer",
+                                        transfer_args("alice", "acct-00001", 10));
+    assert_string_equal(type_of(committed), "committed");
+    json_decref(committed);
+    arb_ws_close(alice);
+    stop(f);
+}
+
 /* Subscriptions are bounded and must name a stream that exists. */
 static void test_subscription_bounds(void **state)
 {
@@ -797,6 +837,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_race_for_the_same_funds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_patches_split_by_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejection_without_an_oversized_snapshot, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_subscription_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_reader_is_closed, setup, teardown),
