@@ -68,27 +68,15 @@ arb__inventory_reservation *arb__inventory_reservation_new(size_t line_count)
     return reservation;
 }
 
-static int add_value(arb_map *map, const char *key, void *value)
-{
-    if (arb_map_get(map, key) != NULL) {
-        free(value);
-        return ARB_ECORRUPT;
-    }
-    int rc = arb_map_put(map, key, value);
-    if (rc != 0)
-        free(value);
-    return rc;
-}
-
 int arb__inventory_add_item(arb__inventory_state *state, arb__inventory_item *item)
 {
-    return add_value(&state->items, item->sku, item);
+    return arb__rules_map_add(&state->items, item->sku, item);
 }
 
 int arb__inventory_add_reservation(arb__inventory_state *state,
                                    arb__inventory_reservation *reservation)
 {
-    return add_value(&state->reservations, reservation->id, reservation);
+    return arb__rules_map_add(&state->reservations, reservation->id, reservation);
 }
 
 static void forget_oldest_closed(arb__inventory_state *state)
@@ -128,33 +116,6 @@ void arb__inventory_set_closed_kept(void *state, size_t kept)
 }
 
 /* Reading JSON data. */
-
-bool arb__inventory_json_string(const json_t *data, const char *key, size_t len_min, size_t len_max,
-                                const char **value_out)
-{
-    const json_t *value = json_object_get(data, key);
-    if (!json_is_string(value))
-        return false;
-    size_t len = json_string_length(value);
-    const char *text = json_string_value(value);
-    if (len < len_min || len > len_max || memchr(text, '\0', len) != NULL)
-        return false;
-    *value_out = text;
-    return true;
-}
-
-bool arb__inventory_json_int(const json_t *data, const char *key, int64_t min, int64_t max,
-                             int64_t *value_out)
-{
-    const json_t *value = json_object_get(data, key);
-    if (!json_is_integer(value))
-        return false;
-    json_int_t number = json_integer_value(value);
-    if (number < min || number > max)
-        return false;
-    *value_out = number;
-    return true;
-}
 
 bool arb__inventory_id_seq(const char *id, uint64_t version, uint64_t *seq_out)
 {
@@ -208,9 +169,9 @@ bool arb__inventory_json_lines(arb__inventory_state *state, const json_t *entrie
         const char *sku;
         int64_t quantity;
         if (!json_is_object(entry) || json_object_size(entry) != 2 ||
-            !arb__inventory_json_string(entry, "sku", 1, ARB_INVENTORY_SKU_BYTES_MAX, &sku) ||
-            !arb__inventory_json_int(entry, "quantity", 1, ARB_INVENTORY_RESERVE_QUANTITY_MAX,
-                                     &quantity))
+            !arb__rules_data_string(entry, "sku", 1, ARB_INVENTORY_SKU_BYTES_MAX, &sku) ||
+            !arb__rules_data_int(entry, "quantity", 1, ARB_INVENTORY_RESERVE_QUANTITY_MAX,
+                                 &quantity))
             return false;
         arb__inventory_item *item = arb_map_get(&state->items, sku);
         if (item == NULL)
@@ -233,8 +194,8 @@ static arb__inventory_reservation *data_open_reservation(arb__inventory_state *s
     arb__inventory_line lines[ARB_INVENTORY_CART_ITEMS_MAX];
     size_t count;
     if (json_object_size(data) != 2 ||
-        !arb__inventory_json_string(data, "reservation", 1, ARB__INVENTORY_RESERVATION_ID_BYTES_MAX,
-                                    &id) ||
+        !arb__rules_data_string(data, "reservation", 1, ARB__INVENTORY_RESERVATION_ID_BYTES_MAX,
+                                &id) ||
         !arb__inventory_json_lines(state, json_object_get(data, "items"), lines, &count))
         return NULL;
     arb__inventory_reservation *reservation = arb_map_get(&state->reservations, id);
@@ -258,10 +219,10 @@ static int evolve_item_added(arb__inventory_state *state, const arb_event *event
     const char *sku, *name;
     int64_t stock, price;
     if (json_object_size(data) != 4 ||
-        !arb__inventory_json_string(data, "sku", 1, ARB_INVENTORY_SKU_BYTES_MAX, &sku) ||
-        !arb__inventory_json_string(data, "name", 0, ARB_INVENTORY_NAME_BYTES_MAX, &name) ||
-        !arb__inventory_json_int(data, "stock", 0, ARB_JSON_INT_MAX, &stock) ||
-        !arb__inventory_json_int(data, "price", 0, ARB_INVENTORY_PRICE_MAX, &price))
+        !arb__rules_data_string(data, "sku", 1, ARB_INVENTORY_SKU_BYTES_MAX, &sku) ||
+        !arb__rules_data_string(data, "name", 0, ARB_INVENTORY_NAME_BYTES_MAX, &name) ||
+        !arb__rules_data_int(data, "stock", 0, ARB_JSON_INT_MAX, &stock) ||
+        !arb__rules_data_int(data, "price", 0, ARB_INVENTORY_PRICE_MAX, &price))
         return ARB_ECORRUPT;
     if (arb_map_get(&state->items, sku) != NULL || state->items.count >= ARB_INVENTORY_ITEMS_MAX)
         return ARB_ECORRUPT;
@@ -286,8 +247,8 @@ static int evolve_restocked(arb__inventory_state *state, const arb_event *event,
     const char *sku;
     int64_t quantity;
     if (json_object_size(event->data) != 2 ||
-        !arb__inventory_json_string(event->data, "sku", 1, ARB_INVENTORY_SKU_BYTES_MAX, &sku) ||
-        !arb__inventory_json_int(event->data, "quantity", 1, ARB_JSON_INT_MAX, &quantity))
+        !arb__rules_data_string(event->data, "sku", 1, ARB_INVENTORY_SKU_BYTES_MAX, &sku) ||
+        !arb__rules_data_int(event->data, "quantity", 1, ARB_JSON_INT_MAX, &quantity))
         return ARB_ECORRUPT;
     arb__inventory_item *item = arb_map_get(&state->items, sku);
     if (item == NULL || !arb__inventory_can_restock(item, quantity))
@@ -307,11 +268,11 @@ static int evolve_reserved(arb__inventory_state *state, const arb_event *event,
     size_t count;
     snprintf(expected_id, sizeof expected_id, "r%" PRIu64, event->seq);
     if (json_object_size(data) != 4 ||
-        !arb__inventory_json_string(data, "reservation", 1, ARB__INVENTORY_RESERVATION_ID_BYTES_MAX,
-                                    &id) ||
+        !arb__rules_data_string(data, "reservation", 1, ARB__INVENTORY_RESERVATION_ID_BYTES_MAX,
+                                &id) ||
         strcmp(id, expected_id) != 0 ||
-        !arb__inventory_json_string(data, "owner", 1, ARB_CLIENT_ID_BYTES_MAX, &owner) ||
-        !arb__inventory_json_int(data, "expires_at", 0, ARB_JSON_INT_MAX, &expires_at_ms) ||
+        !arb__rules_data_string(data, "owner", 1, ARB_CLIENT_ID_BYTES_MAX, &owner) ||
+        !arb__rules_data_int(data, "expires_at", 0, ARB_JSON_INT_MAX, &expires_at_ms) ||
         !arb__inventory_json_lines(state, json_object_get(data, "items"), lines, &count))
         return ARB_ECORRUPT;
     for (size_t i = 0; i < count; i++)

@@ -51,6 +51,7 @@
 #include "arbiter/rules.h"
 #include "core/assert.h"
 #include "core/map.h"
+#include "rules/common.h"
 
 /* "r" and the decimal seq of the reserved event: at most 20 digits. */
 #define ARB__INVENTORY_RESERVATION_ID_BYTES_MAX 24
@@ -118,12 +119,6 @@ void arb__inventory_reservation_closed(arb__inventory_state *state,
                                        arb__inventory_reservation *reservation);
 /* Tests only: remember at most kept closed reservations (forgets extras now). */
 void arb__inventory_set_closed_kept(void *state, size_t kept);
-/* Read data[key]: a string of len_min..len_max bytes without NUL, or an
- * integer in min..max. false when it is missing or does not fit. */
-bool arb__inventory_json_string(const json_t *data, const char *key, size_t len_min, size_t len_max,
-                                const char **value_out);
-bool arb__inventory_json_int(const json_t *data, const char *key, int64_t min, int64_t max,
-                             int64_t *value_out);
 /* Whether id is "r" and a seq (no leading zero) that is at most version;
  * *seq_out gets the seq. Ids are made by decide from the reserved event's
  * seq, so anything else was not written by decide. */

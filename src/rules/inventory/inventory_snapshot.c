@@ -133,13 +133,13 @@ static bool load_item_fields(arb__inventory_item *item, const json_t *value, uin
     const char *name;
     int64_t version;
     if (!json_is_object(value) || json_object_size(value) != 7 ||
-        !arb__inventory_json_string(value, "name", 0, ARB_INVENTORY_NAME_BYTES_MAX, &name) ||
-        !arb__inventory_json_int(value, "price", 0, ARB_INVENTORY_PRICE_MAX, &item->price) ||
-        !arb__inventory_json_int(value, "stock", 0, ARB_JSON_INT_MAX, &item->stock) ||
-        !arb__inventory_json_int(value, "available", 0, ARB_JSON_INT_MAX, &item->available) ||
-        !arb__inventory_json_int(value, "reserved", 0, ARB_JSON_INT_MAX, &item->reserved) ||
-        !arb__inventory_json_int(value, "sold", 0, ARB_JSON_INT_MAX, &item->sold) ||
-        !arb__inventory_json_int(value, "version", 1, (int64_t)seq, &version))
+        !arb__rules_data_string(value, "name", 0, ARB_INVENTORY_NAME_BYTES_MAX, &name) ||
+        !arb__rules_data_int(value, "price", 0, ARB_INVENTORY_PRICE_MAX, &item->price) ||
+        !arb__rules_data_int(value, "stock", 0, ARB_JSON_INT_MAX, &item->stock) ||
+        !arb__rules_data_int(value, "available", 0, ARB_JSON_INT_MAX, &item->available) ||
+        !arb__rules_data_int(value, "reserved", 0, ARB_JSON_INT_MAX, &item->reserved) ||
+        !arb__rules_data_int(value, "sold", 0, ARB_JSON_INT_MAX, &item->sold) ||
+        !arb__rules_data_int(value, "version", 1, (int64_t)seq, &version))
         return false;
     item->version = (uint64_t)version;
     memcpy(item->name, name, strlen(name) + 1);
@@ -187,11 +187,10 @@ static bool load_reservation_fields(arb__inventory_state *state, const char *id,
     const char *status;
     uint64_t made_seq;
     if (!json_is_object(value) || json_object_size(value) != 5 ||
-        !arb__inventory_json_string(value, "owner", 1, ARB_CLIENT_ID_BYTES_MAX, &fields->owner) ||
-        !arb__inventory_json_int(value, "expires_at", 0, ARB_JSON_INT_MAX,
-                                 &fields->expires_at_ms) ||
-        !arb__inventory_json_int(value, "version", 1, (int64_t)seq, &fields->version) ||
-        !arb__inventory_json_string(value, "status", 1, 16, &status) ||
+        !arb__rules_data_string(value, "owner", 1, ARB_CLIENT_ID_BYTES_MAX, &fields->owner) ||
+        !arb__rules_data_int(value, "expires_at", 0, ARB_JSON_INT_MAX, &fields->expires_at_ms) ||
+        !arb__rules_data_int(value, "version", 1, (int64_t)seq, &fields->version) ||
+        !arb__rules_data_string(value, "status", 1, 16, &status) ||
         !status_from_name(status, &fields->status) ||
         !arb__inventory_json_lines(state, json_object_get(value, "items"), fields->lines,
                                    &fields->line_count))
@@ -301,8 +300,8 @@ static int load_state(arb__inventory_state *state, const json_t *snapshot, uint6
 {
     int64_t format;
     if (!json_is_object(snapshot) || json_object_size(snapshot) != 3 ||
-        !arb__inventory_json_int(snapshot, "format", ARB__INVENTORY_SNAPSHOT_FORMAT,
-                                 ARB__INVENTORY_SNAPSHOT_FORMAT, &format))
+        !arb__rules_data_int(snapshot, "format", ARB__INVENTORY_SNAPSHOT_FORMAT,
+                             ARB__INVENTORY_SNAPSHOT_FORMAT, &format))
         return ARB_ECORRUPT;
     int rc = load_items(state, json_object_get(snapshot, "items"), seq);
     if (rc == 0)

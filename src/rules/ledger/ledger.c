@@ -55,31 +55,19 @@ void arb__ledger_state_free(arb__ledger_state *state)
     free(state);
 }
 
-static int add_value(arb_map *map, const char *key, void *value)
-{
-    if (arb_map_get(map, key) != NULL) {
-        free(value);
-        return ARB_ECORRUPT;
-    }
-    int rc = arb_map_put(map, key, value);
-    if (rc != 0)
-        free(value);
-    return rc;
-}
-
 int arb__ledger_add_account(arb__ledger_state *state, arb__ledger_account *account)
 {
-    return add_value(&state->accounts, account->id, account);
+    return arb__rules_map_add(&state->accounts, account->id, account);
 }
 
 int arb__ledger_add_total(arb__ledger_state *state, arb__ledger_total *total)
 {
-    return add_value(&state->totals, total->currency, total);
+    return arb__rules_map_add(&state->totals, total->currency, total);
 }
 
 int arb__ledger_add_hold(arb__ledger_state *state, arb__ledger_hold *hold)
 {
-    return add_value(&state->holds, hold->id, hold);
+    return arb__rules_map_add(&state->holds, hold->id, hold);
 }
 
 static void forget_oldest_closed(arb__ledger_state *state)
@@ -131,45 +119,18 @@ void arb__ledger_report_timer(const arb_timer_sink *timers, const arb__ledger_ho
 
 /* Reading event data. */
 
-bool arb__ledger_json_string(const json_t *data, const char *key, size_t len_min, size_t len_max,
-                             const char **value_out)
-{
-    const json_t *value = json_object_get(data, key);
-    if (!json_is_string(value))
-        return false;
-    size_t len = json_string_length(value);
-    const char *text = json_string_value(value);
-    if (len < len_min || len > len_max || memchr(text, '\0', len) != NULL)
-        return false;
-    *value_out = text;
-    return true;
-}
-
-bool arb__ledger_json_int(const json_t *data, const char *key, int64_t min, int64_t max,
-                          int64_t *value_out)
-{
-    const json_t *value = json_object_get(data, key);
-    if (!json_is_integer(value))
-        return false;
-    json_int_t number = json_integer_value(value);
-    if (number < min || number > max)
-        return false;
-    *value_out = number;
-    return true;
-}
-
 static bool data_memo_ok(const json_t *data)
 {
     const char *memo;
     return json_object_get(data, "memo") == NULL ||
-           arb__ledger_json_string(data, "memo", 0, ARB_MEMO_BYTES_MAX, &memo);
+           arb__rules_data_string(data, "memo", 0, ARB_MEMO_BYTES_MAX, &memo);
 }
 
 static arb__ledger_account *data_account(arb__ledger_state *state, const json_t *data,
                                          const char *key)
 {
     const char *id;
-    if (!arb__ledger_json_string(data, key, 1, ARB_ACCOUNT_ID_BYTES_MAX, &id))
+    if (!arb__rules_data_string(data, key, 1, ARB_ACCOUNT_ID_BYTES_MAX, &id))
         return NULL;
     return arb_map_get(&state->accounts, id);
 }
@@ -177,7 +138,7 @@ static arb__ledger_account *data_account(arb__ledger_state *state, const json_t 
 static arb__ledger_hold *data_pending_hold(arb__ledger_state *state, const json_t *data)
 {
     const char *id;
-    if (!arb__ledger_json_string(data, "pending", 1, ARB__LEDGER_PENDING_ID_BYTES_MAX, &id))
+    if (!arb__rules_data_string(data, "pending", 1, ARB__LEDGER_PENDING_ID_BYTES_MAX, &id))
         return NULL;
     arb__ledger_hold *hold = arb_map_get(&state->holds, id);
     return hold != NULL && hold->status == ARB__LEDGER_HOLD_PENDING ? hold : NULL;
@@ -190,7 +151,7 @@ static int evolve_configured(arb__ledger_state *state, const arb_event *event,
 {
     (void)timers;
     int64_t max_transfer;
-    if (!arb__ledger_json_int(event->data, "max_transfer", 1, ARB_JSON_INT_MAX, &max_transfer))
+    if (!arb__rules_data_int(event->data, "max_transfer", 1, ARB_JSON_INT_MAX, &max_transfer))
         return ARB_ECORRUPT;
     state->transfer_max = max_transfer;
     return 0;
@@ -217,10 +178,10 @@ static int evolve_account_opened(arb__ledger_state *state, const arb_event *even
     const json_t *data = event->data;
     const char *id, *owner, *currency;
     int64_t overdraft_limit;
-    if (!arb__ledger_json_string(data, "account", 1, ARB_ACCOUNT_ID_BYTES_MAX, &id) ||
-        !arb__ledger_json_string(data, "owner", 1, ARB_ACCOUNT_ID_BYTES_MAX, &owner) ||
-        !arb__ledger_json_string(data, "currency", 1, ARB_CURRENCY_BYTES_MAX, &currency) ||
-        !arb__ledger_json_int(data, "overdraft_limit", 0, ARB_JSON_INT_MAX, &overdraft_limit))
+    if (!arb__rules_data_string(data, "account", 1, ARB_ACCOUNT_ID_BYTES_MAX, &id) ||
+        !arb__rules_data_string(data, "owner", 1, ARB_ACCOUNT_ID_BYTES_MAX, &owner) ||
+        !arb__rules_data_string(data, "currency", 1, ARB_CURRENCY_BYTES_MAX, &currency) ||
+        !arb__rules_data_int(data, "overdraft_limit", 0, ARB_JSON_INT_MAX, &overdraft_limit))
         return ARB_ECORRUPT;
     if (arb_map_get(&state->accounts, id) != NULL ||
         state->accounts.count >= ARB_LEDGER_ACCOUNTS_MAX)
@@ -246,7 +207,7 @@ static int evolve_cash(arb__ledger_state *state, const arb_event *event, bool de
     int64_t amount;
     arb__ledger_account *account = data_account(state, event->data, "account");
     if (account == NULL ||
-        !arb__ledger_json_int(event->data, "amount", 1, ARB_JSON_INT_MAX, &amount) ||
+        !arb__rules_data_int(event->data, "amount", 1, ARB_JSON_INT_MAX, &amount) ||
         !data_memo_ok(event->data))
         return ARB_ECORRUPT;
     arb__ledger_total *total = arb_map_get(&state->totals, account->currency);
@@ -287,7 +248,7 @@ static int evolve_transferred(arb__ledger_state *state, const arb_event *event,
     arb__ledger_account *from = data_account(state, event->data, "from");
     arb__ledger_account *to = data_account(state, event->data, "to");
     if (from == NULL || to == NULL || from == to ||
-        !arb__ledger_json_int(event->data, "amount", 1, ARB_JSON_INT_MAX, &amount) ||
+        !arb__rules_data_int(event->data, "amount", 1, ARB_JSON_INT_MAX, &amount) ||
         !data_memo_ok(event->data) || strcmp(from->currency, to->currency) != 0)
         return ARB_ECORRUPT;
     if (!arb__ledger_can_debit(from, amount) || !arb__ledger_can_credit(to, amount))
@@ -306,11 +267,11 @@ static int evolve_held(arb__ledger_state *state, const arb_event *event,
     snprintf(expected_id, sizeof expected_id, "p%" PRIu64, event->seq);
     arb__ledger_account *from = data_account(state, data, "from");
     arb__ledger_account *to = data_account(state, data, "to");
-    if (!arb__ledger_json_string(data, "pending", 1, ARB__LEDGER_PENDING_ID_BYTES_MAX, &id) ||
+    if (!arb__rules_data_string(data, "pending", 1, ARB__LEDGER_PENDING_ID_BYTES_MAX, &id) ||
         strcmp(id, expected_id) != 0 || from == NULL || to == NULL || from == to ||
         strcmp(from->currency, to->currency) != 0 ||
-        !arb__ledger_json_int(data, "amount", 1, ARB_JSON_INT_MAX, &amount) ||
-        !arb__ledger_json_int(data, "expires_at", 0, ARB_JSON_INT_MAX, &expires_at_ms) ||
+        !arb__rules_data_int(data, "amount", 1, ARB_JSON_INT_MAX, &amount) ||
+        !arb__rules_data_int(data, "expires_at", 0, ARB_JSON_INT_MAX, &expires_at_ms) ||
         !data_memo_ok(data) || !arb__ledger_can_hold(from, amount) ||
         state->holds_open >= ARB_LEDGER_PENDING_MAX || arb_map_get(&state->holds, id) != NULL)
         return ARB_ECORRUPT;
@@ -337,7 +298,7 @@ static int evolve_captured(arb__ledger_state *state, const arb_event *event,
     (void)timers;
     int64_t amount;
     arb__ledger_hold *hold = data_pending_hold(state, event->data);
-    if (hold == NULL || !arb__ledger_json_int(event->data, "amount", 1, hold->amount, &amount))
+    if (hold == NULL || !arb__rules_data_int(event->data, "amount", 1, hold->amount, &amount))
         return ARB_ECORRUPT;
     arb__ledger_account *from = arb_map_get(&state->accounts, hold->from);
     arb__ledger_account *to = arb_map_get(&state->accounts, hold->to);

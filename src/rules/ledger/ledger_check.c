@@ -77,24 +77,9 @@ typedef struct check_ctx {
     size_t why_size;
 } check_ctx;
 
-static int fail(check_ctx *ctx, const char *format, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(check_ctx *ctx, const char *format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    if (ctx->why_size > 0)
-        vsnprintf(ctx->why, ctx->why_size, format, args);
-    va_end(args);
-    return ARB_ECORRUPT;
-}
-
-static int out_of_memory(check_ctx *ctx)
-{
-    if (ctx->why_size > 0)
-        snprintf(ctx->why, ctx->why_size, "out of memory while checking");
-    return ARB_ENOMEM;
-}
+/* Why the check failed, into the caller's why (rules/common.h). */
+#define fail(ctx, ...) arb__rules_corrupt((ctx)->why, (ctx)->why_size, __VA_ARGS__)
+#define out_of_memory(ctx) arb__rules_check_out_of_memory((ctx)->why, (ctx)->why_size)
 
 static int check_total(void *user, const char *key, void *value)
 {

@@ -36,6 +36,7 @@
 #include "arbiter/rules.h"
 #include "core/assert.h"
 #include "core/map.h"
+#include "rules/common.h"
 
 /* "p" and the decimal seq of the held event: at most 20 digits. */
 #define ARB__LEDGER_PENDING_ID_BYTES_MAX 24
@@ -103,12 +104,6 @@ int arb__ledger_add_hold(arb__ledger_state *state, arb__ledger_hold *hold);
 void arb__ledger_hold_closed(arb__ledger_state *state, arb__ledger_hold *hold);
 /* Tests only: remember at most kept closed holds (forgets extras now). */
 void arb__ledger_set_closed_kept(void *state, size_t kept);
-/* Read data[key]: a string of len_min..len_max bytes without NUL, or an
- * integer in min..max. false when it is missing or does not fit. */
-bool arb__ledger_json_string(const json_t *data, const char *key, size_t len_min, size_t len_max,
-                             const char **value_out);
-bool arb__ledger_json_int(const json_t *data, const char *key, int64_t min, int64_t max,
-                          int64_t *value_out);
 /* The report of one open hold's deadline to a timer sink (NULL-safe). */
 void arb__ledger_report_timer(const arb_timer_sink *timers, const arb__ledger_hold *hold);
 

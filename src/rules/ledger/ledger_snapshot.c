@@ -146,8 +146,8 @@ static int load_totals(arb__ledger_state *state, const json_t *totals)
         size_t len = strlen(currency);
         if (len == 0 || len > ARB_CURRENCY_BYTES_MAX || !json_is_object(value) ||
             json_object_size(value) != 2 ||
-            !arb__ledger_json_int(value, "deposited", 0, ARB_JSON_INT_MAX, &total->deposited) ||
-            !arb__ledger_json_int(value, "withdrawn", 0, ARB_JSON_INT_MAX, &total->withdrawn)) {
+            !arb__rules_data_int(value, "deposited", 0, ARB_JSON_INT_MAX, &total->deposited) ||
+            !arb__rules_data_int(value, "withdrawn", 0, ARB_JSON_INT_MAX, &total->withdrawn)) {
             free(total);
             return ARB_ECORRUPT;
         }
@@ -163,16 +163,16 @@ static bool load_account_fields(arb__ledger_account *account, const json_t *valu
 {
     const char *owner, *currency;
     if (!json_is_object(value) || json_object_size(value) != 6 ||
-        !arb__ledger_json_string(value, "owner", 1, ARB_ACCOUNT_ID_BYTES_MAX, &owner) ||
-        !arb__ledger_json_string(value, "currency", 1, ARB_CURRENCY_BYTES_MAX, &currency) ||
-        !arb__ledger_json_int(value, "balance", -ARB_JSON_INT_MAX, ARB_JSON_INT_MAX,
-                              &account->balance) ||
-        !arb__ledger_json_int(value, "held", 0, ARB_JSON_INT_MAX, &account->held) ||
-        !arb__ledger_json_int(value, "overdraft_limit", 0, ARB_JSON_INT_MAX,
-                              &account->overdraft_limit))
+        !arb__rules_data_string(value, "owner", 1, ARB_ACCOUNT_ID_BYTES_MAX, &owner) ||
+        !arb__rules_data_string(value, "currency", 1, ARB_CURRENCY_BYTES_MAX, &currency) ||
+        !arb__rules_data_int(value, "balance", -ARB_JSON_INT_MAX, ARB_JSON_INT_MAX,
+                             &account->balance) ||
+        !arb__rules_data_int(value, "held", 0, ARB_JSON_INT_MAX, &account->held) ||
+        !arb__rules_data_int(value, "overdraft_limit", 0, ARB_JSON_INT_MAX,
+                             &account->overdraft_limit))
         return false;
     int64_t version;
-    if (!arb__ledger_json_int(value, "version", 1, (int64_t)seq, &version))
+    if (!arb__rules_data_int(value, "version", 1, (int64_t)seq, &version))
         return false;
     account->version = (uint64_t)version;
     memcpy(account->owner, owner, strlen(owner) + 1);
@@ -223,19 +223,19 @@ static bool load_hold_fields(const arb__ledger_state *state, arb__ledger_hold *h
     const char *from, *to, *status;
     int64_t version;
     if (!json_is_object(value) ||
-        !arb__ledger_json_string(value, "from", 1, ARB_ACCOUNT_ID_BYTES_MAX, &from) ||
-        !arb__ledger_json_string(value, "to", 1, ARB_ACCOUNT_ID_BYTES_MAX, &to) ||
-        !arb__ledger_json_int(value, "amount", 1, ARB_JSON_INT_MAX, &hold->amount) ||
-        !arb__ledger_json_int(value, "expires_at", 0, ARB_JSON_INT_MAX, &hold->expires_at_ms) ||
-        !arb__ledger_json_int(value, "version", 1, (int64_t)seq, &version) ||
-        !arb__ledger_json_string(value, "status", 1, 16, &status) ||
+        !arb__rules_data_string(value, "from", 1, ARB_ACCOUNT_ID_BYTES_MAX, &from) ||
+        !arb__rules_data_string(value, "to", 1, ARB_ACCOUNT_ID_BYTES_MAX, &to) ||
+        !arb__rules_data_int(value, "amount", 1, ARB_JSON_INT_MAX, &hold->amount) ||
+        !arb__rules_data_int(value, "expires_at", 0, ARB_JSON_INT_MAX, &hold->expires_at_ms) ||
+        !arb__rules_data_int(value, "version", 1, (int64_t)seq, &version) ||
+        !arb__rules_data_string(value, "status", 1, 16, &status) ||
         !status_from_name(status, &hold->status))
         return false;
     bool captured = hold->status == ARB__LEDGER_HOLD_CAPTURED;
     if (captured != (json_object_get(value, "captured") != NULL) ||
         json_object_size(value) != (captured ? 7u : 6u))
         return false;
-    if (captured && !arb__ledger_json_int(value, "captured", 1, hold->amount, &hold->captured))
+    if (captured && !arb__rules_data_int(value, "captured", 1, hold->amount, &hold->captured))
         return false;
     if (arb_map_get(&state->accounts, from) == NULL || arb_map_get(&state->accounts, to) == NULL)
         return false;
@@ -329,10 +329,9 @@ static int load_state(arb__ledger_state *state, const json_t *snapshot, uint64_t
 {
     int64_t format;
     if (!json_is_object(snapshot) ||
-        !arb__ledger_json_int(snapshot, "format", ARB__LEDGER_SNAPSHOT_FORMAT,
-                              ARB__LEDGER_SNAPSHOT_FORMAT, &format) ||
-        !arb__ledger_json_int(snapshot, "max_transfer", 1, ARB_JSON_INT_MAX,
-                              &state->transfer_max) ||
+        !arb__rules_data_int(snapshot, "format", ARB__LEDGER_SNAPSHOT_FORMAT,
+                             ARB__LEDGER_SNAPSHOT_FORMAT, &format) ||
+        !arb__rules_data_int(snapshot, "max_transfer", 1, ARB_JSON_INT_MAX, &state->transfer_max) ||
         json_object_size(snapshot) != 5)
         return ARB_ECORRUPT;
     int rc = load_totals(state, json_object_get(snapshot, "totals"));
