@@ -68,7 +68,6 @@
     X(ARB_ESHUTTING_DOWN, -31, "SHUTTING_DOWN", "the server is shutting down; retry elsewhere")    \
     X(ARB_ETIMEOUT, -9, "TIMEOUT", "the operation timed out")                                      \
     X(ARB_ECLOSED, -10, "CLOSED", "the connection is closed")                                      \
-    X(ARB_ENOT_MODIFIED, -11, "NOT_MODIFIED", "the stream has not changed")                        \
     /* Inventory rules (docs/inventory.md). */                                                     \
     X(ARB_EITEM_NOT_FOUND, -80, "ITEM_NOT_FOUND", "no such item")                                  \
     X(ARB_EINVALID_QUANTITY, -81, "INVALID_QUANTITY",                                              \

@@ -133,6 +133,8 @@ int arb__http_status(int code)
         return 400;
     case ARB_EFORBIDDEN:
         return 403;
+    case ARB_EUSAGE: /* a method the path does not serve */
+        return 405;
     case ARB_ESTREAM_NOT_FOUND:
     case ARB_ENOTFOUND:
         return 404;

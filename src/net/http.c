@@ -45,12 +45,7 @@ static void respond_error(arb__conn *conn, int code, const char *field, const ch
     arb_buf_init(&buf, ARB_WIRE_FRAME_BYTES_MAX);
     int rc = arb_wire_encode_error(&buf, &error);
     ARB_ASSERT(rc == 0);
-    int status = arb__http_status(code);
-    if (code == ARB_EUSAGE)
-        status = 405;
-    else if (code == ARB_ENOTFOUND)
-        status = 404;
-    respond(conn, status, "application/json", arb__msg_from_buf(&buf));
+    respond(conn, arb__http_status(code), "application/json", arb__msg_from_buf(&buf));
     arb_buf_free(&buf);
     atomic_fetch_add(&conn->server->metrics.frames_refused, 1);
 }
@@ -360,8 +355,7 @@ void arb__http_release(arb__conn *conn, arb__release *release)
         park(conn, release);
         return;
     }
-    if (release->etag[0] == '\0' && http->route == ARB_ROUTE_STATE &&
-        (release->status == 200 || release->status == 304))
+    if (http->route == ARB_ROUTE_STATE && (release->status == 200 || release->status == 304))
         snprintf(http->etag, sizeof http->etag, "\"%llu\"", (unsigned long long)release->seq);
     if (release->status == 503)
         snprintf(http->retry_after, sizeof http->retry_after, "1");

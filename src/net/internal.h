@@ -136,7 +136,6 @@ typedef struct arb__release {
     uint32_t answered; /* proposals this answers (the connection's pending count) */
     int status;        /* HTTP status of a reply to an HTTP request */
     bool empty;        /* an events reply with no events (a long poll may wait) */
-    char etag[24];     /* HTTP ETag ("" none) */
     arb__msg *msg;     /* REPLY, SUBSCRIBED: the text to send (one reference, owned) */
     char stream[ARB_STREAM_NAME_BYTES_MAX + 1];
     uint64_t seq;

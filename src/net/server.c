@@ -350,9 +350,12 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* Wakes the loop every STOP_POLL_US so that it reads the stop flag (a
+ * signal may land on another thread); re-arms itself. */
 static void stop_poll(lws_sorted_usec_list_t *sul)
 {
-    (void)sul; /* waking the loop is all it does: the loop reads the flag */
+    arb__server *server = lws_container_of(sul, arb__server, stop_timer);
+    lws_sul_schedule(server->context, 0, sul, stop_poll, STOP_POLL_US);
 }
 
 int arb_server_parse_listen(const char *text, char *host, size_t host_size, int *port_out)
@@ -440,7 +443,6 @@ static void service_until(arb__server *server, bool (*cond)(arb__server *), int6
             if ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 > deadline_ms)
                 return;
         }
-        lws_sul_schedule(server->context, 0, &server->stop_timer, stop_poll, STOP_POLL_US);
         if (lws_service(server->context, 0) < 0)
             return;
         drain_releases(server);
@@ -528,6 +530,7 @@ int arb_server_run(arb_engine *engine, const arb_server_config *config)
         arb_log(ARB_LOG_INFO, "listening", "host=%s port=%d web=%s", config->host,
                 lws_get_vhost_listen_port(lws_get_vhost_by_name(server->context, "default")),
                 config->web_root != NULL ? config->web_root : "-");
+        lws_sul_schedule(server->context, 0, &server->stop_timer, stop_poll, STOP_POLL_US);
         service_until(server, stop_asked, 0);
         shut_down(server);
     }
