@@ -305,24 +305,27 @@ static void release_batch(arb__bridge *bridge, batch *slot)
 }
 
 /* A rejected proposer gets its view of the stream after the batch (its
- * draft is replaced by it). One view per (stream, viewer) per batch. */
+ * draft is replaced by it). Consecutive rejections of one client on one
+ * stream (a pipelining client's burst) share one view. */
 static void take_snapshots(arb__bridge *bridge, batch *slot)
 {
+    const arb_outcome *last = NULL; /* the last rejection given a view */
     for (arb__request *request = slot->requests; request != NULL; request = request->next) {
         size_t i = request->first;
-        if (request->kind != ARB__REQUEST_PROPOSE || slot->outcomes[i].kind != ARB_OUTCOME_REJECTED)
+        const arb_outcome *outcome = &slot->outcomes[i];
+        if (request->kind != ARB__REQUEST_PROPOSE || outcome->kind != ARB_OUTCOME_REJECTED)
             continue;
-        for (size_t j = 0; j < i && slot->snapshots[i] == NULL; j++)
-            if (slot->snapshots[j] != NULL &&
-                strcmp(slot->outcomes[j].stream, slot->outcomes[i].stream) == 0 &&
-                strcmp(slot->outcomes[j].client_id, slot->outcomes[i].client_id) == 0) {
-                slot->snapshots[i] = json_incref(slot->snapshots[j]);
-                slot->snapshot_versions[i] = slot->snapshot_versions[j];
-            }
-        if (slot->snapshots[i] == NULL &&
-            arb_engine_state(bridge->engine, slot->outcomes[i].stream, &request->principal,
-                             &slot->snapshots[i], &slot->snapshot_versions[i]) != 0)
+        if (last != NULL && strcmp(last->stream, outcome->stream) == 0 &&
+            strcmp(last->client_id, outcome->client_id) == 0) {
+            size_t j = (size_t)(last - slot->outcomes);
+            slot->snapshots[i] = json_incref(slot->snapshots[j]);
+            slot->snapshot_versions[i] = slot->snapshot_versions[j];
+        } else if (arb_engine_state(bridge->engine, outcome->stream, &request->principal,
+                                    &slot->snapshots[i], &slot->snapshot_versions[i]) != 0) {
             slot->snapshots[i] = NULL; /* no such stream: nothing to replace */
+            continue;
+        }
+        last = outcome;
     }
 }
 
