@@ -109,6 +109,15 @@
  * longer unknown key is cut to this many bytes. */
 #define ARB_WIRE_FIELD_BYTES_MAX 64
 
+/* Client SDK (src/client, include/arbiter/client.h). */
+
+/* Proposals one client's outbox holds undecided; past it propose says
+ * ARB_ELIMIT. An offline client queues this many. */
+#define ARB_CLIENT_OUTBOX_MAX 65536
+/* Proposals a client has sent on one connection and not yet had answered:
+ * half the server's pipelining depth, so the server never stops reading it. */
+#define ARB_CLIENT_INFLIGHT_MAX (ARB_WIRE_PENDING_PROPOSALS_MAX / 2)
+
 /* Network front end (src/net). */
 
 /* Connections (WebSocket and HTTP) served at once; past it new ones are

@@ -116,6 +116,16 @@ typedef struct arb_rules {
     int (*snapshot_load)(const json_t *snapshot, uint64_t seq, void **state_out,
                          const arb_timer_sink *timers);
 
+    /* Optional (NULL: clients cannot predict this KIND). A state built from
+     * what viewer sees: view(state, viewer) taken at seq. The client SDK keeps
+     * its confirmed state this way and predicts its draft on it, so the
+     * result must evolve every event as redact(event, viewer) shows it to
+     * this viewer, and decide the viewer's own commands as the server would
+     * wherever the view holds what they need. It reports no timers (the
+     * client runs none) and need not pass check(). 0/ARB_ECORRUPT/ARB_ENOMEM. */
+    int (*view_load)(const json_t *view, uint64_t seq, const arb_principal *viewer,
+                     void **state_out);
+
     /* The domain's invariants. 0 when they hold; ARB_ECORRUPT with a
      * sentence in why when they do not; ARB_ENOMEM if it could not check. */
     int (*check)(const void *state, char *why, size_t why_size);

@@ -112,6 +112,12 @@ json_t *arb_outcome_to_json(const arb_outcome *outcome);
  * "applied_at","hash"}. New reference or NULL on ENOMEM. */
 json_t *arb_event_to_json(const arb_event *event);
 
+/* Whether name is a stream name, KIND:NAME: KIND is [a-z][a-z0-9_]* of at
+ * most ARB_KIND_BYTES_MAX bytes, NAME is [A-Za-z0-9_.-]+, the whole at most
+ * ARB_STREAM_NAME_BYTES_MAX. Returns 0 with the KIND copied to kind_out, or
+ * ARB_EINVALID_STREAM. */
+int arb_stream_name_valid(const char *name, char kind_out[ARB_KIND_BYTES_MAX + 1]);
+
 /* Copy names bounded; returns ARB_ETOO_LARGE when src does not fit. */
 int arb_copy_name(char *dst, size_t dst_size, const char *src);
 

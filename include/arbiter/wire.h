@@ -208,4 +208,10 @@ int arb_wire_encode_propose(arb_buf *buf, const arb_command *command);
  * false. */
 int arb_wire_encode_subscribe(arb_buf *buf, const char *stream, bool has_since, uint64_t since);
 
+/* {"type":"sync"[,"atomic":true],"proposals":[{"client_seq","stream",
+ *  "action","args"[,"expect"]}...]}: commands[0..count), 1 <= count <=
+ * ARB_WIRE_SYNC_PROPOSALS_MAX. A buffer whose max is the frame bound tells
+ * the caller (ARB_ETOO_LARGE) to send fewer at once. */
+int arb_wire_encode_sync(arb_buf *buf, const arb_command *commands, size_t count, bool atomic);
+
 #endif

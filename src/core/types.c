@@ -109,3 +109,37 @@ json_t *arb_outcome_to_json(const arb_outcome *outcome)
                      outcome->details != NULL ? outcome->details : json_null(), "version",
                      (json_int_t)outcome->version, "replay", outcome->replay);
 }
+
+/* Stream names: KIND:NAME (types.h). */
+
+static bool kind_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static bool name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+}
+
+int arb_stream_name_valid(const char *name, char kind_out[ARB_KIND_BYTES_MAX + 1])
+{
+    const char *colon = strchr(name, ':');
+    if (colon == NULL || colon == name || (size_t)(colon - name) > ARB_KIND_BYTES_MAX)
+        return ARB_EINVALID_STREAM;
+    if (!(name[0] >= 'a' && name[0] <= 'z'))
+        return ARB_EINVALID_STREAM;
+    for (const char *p = name; p < colon; p++)
+        if (!kind_char(*p))
+            return ARB_EINVALID_STREAM;
+    size_t rest = strlen(colon + 1);
+    if (rest == 0 || (size_t)(colon - name) + 1 + rest > ARB_STREAM_NAME_BYTES_MAX)
+        return ARB_EINVALID_STREAM;
+    for (const char *p = colon + 1; *p != '\0'; p++)
+        if (!name_char(*p))
+            return ARB_EINVALID_STREAM;
+    memcpy(kind_out, name, (size_t)(colon - name));
+    kind_out[colon - name] = '\0';
+    return 0;
+}

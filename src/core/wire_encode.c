@@ -357,21 +357,28 @@ int arb_wire_encode_hello(arb_buf *buf, const char *client_id, uint64_t resume)
     return wire_end(buf, start, rc);
 }
 
-int arb_wire_encode_propose(arb_buf *buf, const arb_command *command)
+/* A proposal's fields after the first key (propose and sync items). */
+static int wire_proposal_fields(arb_buf *buf, const arb_command *command)
 {
     ARB_ASSERT(command->args != NULL);
-    size_t start = buf->len;
-    int rc = wire_begin(buf, "propose");
-    if (rc == 0)
-        rc = wire_key_u64(buf, "client_seq", command->client_seq);
-    if (rc == 0)
-        rc = wire_key_string(buf, "stream", command->stream);
+    int rc = wire_key_string(buf, "stream", command->stream);
     if (rc == 0)
         rc = wire_key_string(buf, "action", command->action);
     if (rc == 0)
         rc = wire_key_json(buf, "args", command->args);
     if (rc == 0 && command->has_expect)
         rc = wire_key_u64(buf, "expect", command->expect);
+    return rc;
+}
+
+int arb_wire_encode_propose(arb_buf *buf, const arb_command *command)
+{
+    size_t start = buf->len;
+    int rc = wire_begin(buf, "propose");
+    if (rc == 0)
+        rc = wire_key_u64(buf, "client_seq", command->client_seq);
+    if (rc == 0)
+        rc = wire_proposal_fields(buf, command);
     return wire_end(buf, start, rc);
 }
 
@@ -383,5 +390,30 @@ int arb_wire_encode_subscribe(arb_buf *buf, const char *stream, bool has_since, 
         rc = wire_key_string(buf, "stream", stream);
     if (rc == 0 && has_since)
         rc = wire_key_u64(buf, "since", since);
+    return wire_end(buf, start, rc);
+}
+
+int arb_wire_encode_sync(arb_buf *buf, const arb_command *commands, size_t count, bool atomic)
+{
+    ARB_ASSERT(count >= 1 && count <= ARB_WIRE_SYNC_PROPOSALS_MAX);
+    size_t start = buf->len;
+    int rc = wire_begin(buf, "sync");
+    if (rc == 0 && atomic)
+        rc = wire_key_bool(buf, "atomic", true);
+    if (rc == 0)
+        rc = wire_key(buf, "proposals", true);
+    if (rc == 0)
+        rc = arb_buf_append_char(buf, '[');
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        rc = arb_buf_append_str(buf, i > 0 ? ",{\"client_seq\":" : "{\"client_seq\":");
+        if (rc == 0)
+            rc = arb_buf_append_u64(buf, commands[i].client_seq);
+        if (rc == 0)
+            rc = wire_proposal_fields(buf, &commands[i]);
+        if (rc == 0)
+            rc = arb_buf_append_char(buf, '}');
+    }
+    if (rc == 0)
+        rc = arb_buf_append_char(buf, ']');
     return wire_end(buf, start, rc);
 }

@@ -277,7 +277,7 @@ static int stream_for(arb_engine *engine, const arb_command *command, arb__strea
         return 0;
     }
     char kind[ARB_KIND_BYTES_MAX + 1];
-    int rc = arb__stream_name_valid(command->stream, kind);
+    int rc = arb_stream_name_valid(command->stream, kind);
     if (rc != 0)
         return rc;
     if (command->principal.role == ARB_ROLE_USER)

@@ -175,7 +175,6 @@ int arb__replay_event(arb__stream *stream, const arb_event *stored, const char *
 int arb__stream_new(const char *name, arb__stream **stream_out);
 void arb__stream_free(arb__stream *stream);
 /* Syntax of stream names: KIND:NAME (see docs/protocol.md). */
-int arb__stream_name_valid(const char *name, char kind_out[ARB_KIND_BYTES_MAX + 1]);
 
 /* The batch path (execute.c). */
 int arb__batch_init(arb__batch *batch);

@@ -186,8 +186,9 @@ struct arb_ws_client {
     struct lws *wsi;
     lws_sorted_usec_list_t wake; /* a timer at the current wait's deadline */
     ws_state state;
-    int error;        /* sticky: why reading stopped (ARB_ETOO_LARGE, ARB_ENOMEM) */
-    int send_wait_ms; /* how long arb_ws_send waits: the connect timeout */
+    ws_state wait_state; /* arb_ws_service: the state when its wait began */
+    int error;           /* sticky: why reading stopped (ARB_ETOO_LARGE, ARB_ENOMEM) */
+    int send_wait_ms;    /* how long arb_ws_send waits: the connect timeout */
     bool close_requested;
     bool rx_paused;
     arb_buf partial; /* the message being reassembled from its fragments */
@@ -489,7 +490,8 @@ static int start_connect(arb_ws_client *c)
     return c->state == WS_FAILED ? ARB_EIO : 0;
 }
 
-int arb_ws_connect(const char *url, int timeout_ms, arb_ws_client **out)
+/* A client in CONNECTING with its handshake under way, or an error. */
+static int connect_begin(const char *url, int send_wait_ms, arb_ws_client **out)
 {
     ARB_ASSERT(out != NULL);
     *out = NULL;
@@ -499,28 +501,77 @@ int arb_ws_connect(const char *url, int timeout_ms, arb_ws_client **out)
         return ARB_ENOMEM;
     arb_buf_init(&c->partial, ARB_WIRE_FRAME_BYTES_MAX);
     c->state = WS_CONNECTING;
-    c->send_wait_ms = timeout_ms;
+    c->send_wait_ms = send_wait_ms;
     int rc = arb_url_parse(url, &c->url);
     if (rc == 0 && strcmp(c->url.scheme, "ws") != 0)
         rc = ARB_EINVALID_ARGUMENT;
     if (rc == 0)
         rc = create_context(c);
-    int64_t deadline = deadline_after(timeout_ms);
     if (rc == 0)
         rc = start_connect(c);
-    if (rc == 0)
-        rc = service_until(c, connect_done, deadline);
-    if (rc == 0 && c->state != WS_OPEN)
-        rc = ARB_EIO;
     if (rc != 0) {
         arb_log(ARB_LOG_DEBUG, "websocket connect failed", "url=\"%s\" code=%s why=\"%s\"",
                 url != NULL ? url : "", arb_err_name(rc), c->connect_error);
         client_free(c);
         return rc;
     }
+    *out = c;
+    return 0;
+}
+
+int arb_ws_connect(const char *url, int timeout_ms, arb_ws_client **out)
+{
+    int64_t deadline = deadline_after(timeout_ms);
+    arb_ws_client *c;
+    int rc = connect_begin(url, timeout_ms, &c);
+    if (rc != 0)
+        return rc;
+    rc = service_until(c, connect_done, deadline);
+    if (rc == 0 && c->state != WS_OPEN)
+        rc = ARB_EIO;
+    if (rc != 0) {
+        arb_log(ARB_LOG_DEBUG, "websocket connect failed", "url=\"%s\" code=%s why=\"%s\"", url,
+                arb_err_name(rc), c->connect_error);
+        client_free(c);
+        return rc;
+    }
     ARB_ASSERT(c->wsi != NULL);
     *out = c;
     return 0;
+}
+
+int arb_ws_connect_start(const char *url, int send_wait_ms, arb_ws_client **out)
+{
+    return connect_begin(url, send_wait_ms, out);
+}
+
+arb_ws_status arb_ws_status_of(const arb_ws_client *c)
+{
+    ARB_ASSERT(c != NULL);
+    switch (c->state) {
+    case WS_CONNECTING:
+        return ARB_WS_CONNECTING;
+    case WS_OPEN:
+        return ARB_WS_OPEN;
+    default:
+        return ARB_WS_ENDED;
+    }
+}
+
+/* service_until's condition for arb_ws_service: the state moved off the one
+ * it had when the wait began, or a message waits. */
+static bool changed_or_received(const arb_ws_client *c)
+{
+    return c->in.count > 0 || c->state != c->wait_state;
+}
+
+void arb_ws_service(arb_ws_client *c, int timeout_ms)
+{
+    ARB_ASSERT(c != NULL);
+    if (c->wsi == NULL && c->state != WS_CONNECTING)
+        return;
+    c->wait_state = c->state;
+    (void)service_until(c, changed_or_received, deadline_after(timeout_ms));
 }
 
 static bool send_done(const arb_ws_client *c)

@@ -88,6 +88,26 @@ void arb_ws_client_init(void);
  * each later arb_ws_send waits for its frame to be written. */
 int arb_ws_connect(const char *url, int timeout_ms, arb_ws_client **out);
 
+/* The same without waiting: start connecting and return at once with *out
+ * set, the handshake under way; arb_ws_service (or any other call) advances
+ * it, and arb_ws_status_of tells how it went. Errors as arb_ws_connect for
+ * what is known at once (a bad URL, ENOMEM); a refused or failed connection
+ * shows later as ARB_WS_ENDED. send_wait_ms bounds each arb_ws_send. */
+int arb_ws_connect_start(const char *url, int send_wait_ms, arb_ws_client **out);
+
+typedef enum arb_ws_status {
+    ARB_WS_CONNECTING = 0, /* handshake under way */
+    ARB_WS_OPEN = 1,       /* open: send and receive */
+    ARB_WS_ENDED = 2,      /* failed to connect, or closed (messages may still be queued) */
+} arb_ws_status;
+
+arb_ws_status arb_ws_status_of(const arb_ws_client *c);
+
+/* Run the connection for up to timeout_ms (0: what is ready now; negative:
+ * no limit): returns when a message is queued, the status changes, or time
+ * is up. Received messages are then taken with arb_ws_recv(c, 0, ...). */
+void arb_ws_service(arb_ws_client *c, int timeout_ms);
+
 /* Send text[0..len) as one text frame and wait until it is written (handed
  * to the kernel). Returns 0, ARB_ETOO_LARGE (len over
  * ARB_WS_CLIENT_SEND_BYTES_MAX), ARB_ECLOSED, ARB_ENOMEM or ARB_ETIMEOUT;

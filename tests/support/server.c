@@ -89,6 +89,18 @@ int test_server_stop(test_server *server, int sig)
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
 }
 
+void test_server_restart(test_server *server)
+{
+    char listen[64];
+    int port = server->port;
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    char data_dir[sizeof server->data_dir];
+    memcpy(data_dir, server->data_dir, sizeof data_dir);
+    const char *const extra[] = {"--listen", listen, NULL};
+    test_server_start(server, data_dir, extra);
+    assert_int_equal(server->port, port);
+}
+
 void test_ws_send(arb_ws_client *client, const char *format, ...)
 {
     va_list args;

@@ -33,6 +33,10 @@ void test_server_start(test_server *server, const char *data_dir, const char *co
  * the signal when it died of one. */
 int test_server_stop(test_server *server, int sig);
 
+/* Start the server again after a stop: the same data directory and the
+ * same port, so that clients holding its URL reconnect to it. */
+void test_server_restart(test_server *server);
+
 /* Connect and say hello as client_id; asserts the welcome. */
 arb_ws_client *test_ws_open(const test_server *server, const char *client_id);
 /* Send json_pack(format, ...) as one text frame. */

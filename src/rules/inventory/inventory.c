@@ -14,6 +14,11 @@
  * a replay of the log (recovery, arbiter verify) rebuilds every timer; the
  * ones whose reservation closed later in the log fire, are rejected as
  * stale and dropped by the engine.
+ *
+ * A partial state (view_load from a user's view, inventory_internal.h)
+ * evolves the events as redact shows them to that user: a reserved event
+ * without its owner, and the close of a reservation it never held, are
+ * accepted there and only there. A full state refuses both, as before.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -130,6 +135,16 @@ bool arb__inventory_id_seq(const char *id, uint64_t version, uint64_t *seq_out)
     return true;
 }
 
+bool arb__inventory_owned_by(const arb__inventory_reservation *reservation, const char *client_id)
+{
+    return reservation->owner[0] != '\0' && strcmp(reservation->owner, client_id) == 0;
+}
+
+bool arb__inventory_sees_everything(const arb_principal *viewer)
+{
+    return viewer == NULL || viewer->role != ARB_ROLE_USER;
+}
+
 json_t *arb__inventory_lines_json(const arb__inventory_reservation *reservation)
 {
     json_t *lines = json_array();
@@ -186,6 +201,17 @@ bool arb__inventory_json_lines(arb__inventory_state *state, const json_t *entrie
     return true;
 }
 
+/* A closing event's data: exactly {reservation, items}, the lines on
+ * existing items. lines has room for the cart maximum. */
+static bool data_close(arb__inventory_state *state, const json_t *data, const char **id_out,
+                       arb__inventory_line *lines, size_t *count_out)
+{
+    return json_object_size(data) == 2 &&
+           arb__rules_data_string(data, "reservation", 1, ARB__INVENTORY_RESERVATION_ID_BYTES_MAX,
+                                  id_out) &&
+           arb__inventory_json_lines(state, json_object_get(data, "items"), lines, count_out);
+}
+
 /* The open reservation a closing event names, with its exact lines. */
 static arb__inventory_reservation *data_open_reservation(arb__inventory_state *state,
                                                          const json_t *data)
@@ -193,10 +219,7 @@ static arb__inventory_reservation *data_open_reservation(arb__inventory_state *s
     const char *id;
     arb__inventory_line lines[ARB_INVENTORY_CART_ITEMS_MAX];
     size_t count;
-    if (json_object_size(data) != 2 ||
-        !arb__rules_data_string(data, "reservation", 1, ARB__INVENTORY_RESERVATION_ID_BYTES_MAX,
-                                &id) ||
-        !arb__inventory_json_lines(state, json_object_get(data, "items"), lines, &count))
+    if (!data_close(state, data, &id, lines, &count))
         return NULL;
     arb__inventory_reservation *reservation = arb_map_get(&state->reservations, id);
     if (reservation == NULL || reservation->status != ARB__INVENTORY_RESERVED ||
@@ -257,6 +280,18 @@ static int evolve_restocked(arb__inventory_state *state, const arb_event *event,
     return 0;
 }
 
+/* A reserved event's owner: its "owner"; or, in a partial state only, no
+ * owner at all (redact hid someone else's), kept as "" (unknown). false
+ * when the data has neither, or other fields than the four of the event. */
+static bool data_owner(const arb__inventory_state *state, const json_t *data,
+                       const char **owner_out)
+{
+    if (json_object_size(data) == 4)
+        return arb__rules_data_string(data, "owner", 1, ARB_CLIENT_ID_BYTES_MAX, owner_out);
+    *owner_out = "";
+    return state->partial && json_object_size(data) == 3 && json_object_get(data, "owner") == NULL;
+}
+
 static int evolve_reserved(arb__inventory_state *state, const arb_event *event,
                            const arb_timer_sink *timers)
 {
@@ -267,11 +302,10 @@ static int evolve_reserved(arb__inventory_state *state, const arb_event *event,
     arb__inventory_line lines[ARB_INVENTORY_CART_ITEMS_MAX];
     size_t count;
     snprintf(expected_id, sizeof expected_id, "r%" PRIu64, event->seq);
-    if (json_object_size(data) != 4 ||
+    if (!data_owner(state, data, &owner) ||
         !arb__rules_data_string(data, "reservation", 1, ARB__INVENTORY_RESERVATION_ID_BYTES_MAX,
                                 &id) ||
         strcmp(id, expected_id) != 0 ||
-        !arb__rules_data_string(data, "owner", 1, ARB_CLIENT_ID_BYTES_MAX, &owner) ||
         !arb__rules_data_int(data, "expires_at", 0, ARB_JSON_INT_MAX, &expires_at_ms) ||
         !arb__inventory_json_lines(state, json_object_get(data, "items"), lines, &count))
         return ARB_ECORRUPT;
@@ -297,13 +331,46 @@ static int evolve_reserved(arb__inventory_state *state, const arb_event *event,
     return 0;
 }
 
+/* A partial state's close of a reservation it does not hold: someone
+ * else's, made at or before the view was taken (every later one was seen
+ * and is held). Its units leave reserved_unseen as the event's lines say;
+ * it is kept as a closed reservation of unknown owner, so that a confirm of
+ * it answers NOT_RESERVATION_OWNER as the server does. */
+static int evolve_close_unseen(arb__inventory_state *state, const arb_event *event,
+                               arb__inventory_status status)
+{
+    const char *id;
+    uint64_t made_seq;
+    arb__inventory_line lines[ARB_INVENTORY_CART_ITEMS_MAX];
+    size_t count;
+    if (!state->partial || !data_close(state, event->data, &id, lines, &count) ||
+        arb_map_get(&state->reservations, id) != NULL ||
+        !arb__inventory_id_seq(id, state->view_seq, &made_seq) || made_seq >= event->seq)
+        return ARB_ECORRUPT;
+    for (size_t i = 0; i < count; i++)
+        if (lines[i].quantity > lines[i].item->reserved_unseen)
+            return ARB_ECORRUPT;
+    arb__inventory_reservation *reservation = arb__inventory_reservation_new(count);
+    if (reservation == NULL)
+        return ARB_ENOMEM;
+    /* The owner stays "" and the deadline 0: neither is known. */
+    memcpy(reservation->id, id, strlen(id) + 1);
+    memcpy(reservation->lines, lines, count * sizeof lines[0]);
+    int rc = arb__inventory_add_reservation(state, reservation);
+    if (rc != 0)
+        return rc;
+    arb__inventory_apply_close_unseen(reservation, status, event->seq);
+    arb__inventory_reservation_closed(state, reservation);
+    return 0;
+}
+
 /* confirmed, released and expired share their shape and differ in effect. */
 static int evolve_close(arb__inventory_state *state, const arb_event *event,
                         arb__inventory_status status)
 {
     arb__inventory_reservation *reservation = data_open_reservation(state, event->data);
     if (reservation == NULL)
-        return ARB_ECORRUPT;
+        return evolve_close_unseen(state, event, status);
     arb__inventory_apply_close(reservation, status, event->seq);
     ARB_ASSERT(state->reservations_open > 0);
     state->reservations_open--;
@@ -381,7 +448,7 @@ static void inventory_state_free(void *state)
 static json_t *inventory_redact(const arb_event *event, const arb_principal *viewer)
 {
     ARB_ASSERT(event->data != NULL);
-    if (viewer == NULL || viewer->role != ARB_ROLE_USER || strcmp(event->type, "reserved") != 0)
+    if (arb__inventory_sees_everything(viewer) || strcmp(event->type, "reserved") != 0)
         return json_incref(event->data);
     const char *owner = json_string_value(json_object_get(event->data, "owner"));
     if (owner != NULL && strcmp(owner, viewer->id) == 0)
@@ -402,5 +469,6 @@ const arb_rules arb_rules_inventory = {
     .redact = inventory_redact,
     .snapshot_save = arb__inventory_snapshot_save,
     .snapshot_load = arb__inventory_snapshot_load,
+    .view_load = arb__inventory_view_load,
     .check = arb__inventory_check,
 };

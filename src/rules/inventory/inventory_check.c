@@ -11,6 +11,12 @@
  *   - the counts of items, open and closed reservations, and the closed
  *     FIFO (in closing order, at most closed_kept_max long), match.
  *
+ * On a partial state (view_load, inventory_internal.h) it checks the
+ * partial form: an item's reserved_unseen is in 0..reserved and reserved -
+ * reserved_unseen is the sum over the open reservations the state holds,
+ * and a reservation's owner may be unknown (""). On a full state
+ * reserved_unseen must be 0 and every owner known, so nothing changes.
+ *
  * Returns 0, ARB_ECORRUPT with the first broken invariant in why, or
  * ARB_ENOMEM.
  *
@@ -55,6 +61,10 @@ static int check_item_counts(void *user, const char *key, void *value)
         item->reserved > ARB_JSON_INT_MAX || item->sold < 0 || item->sold > ARB_JSON_INT_MAX ||
         item->stock < 0 || item->stock > ARB_JSON_INT_MAX)
         return fail(ctx, "item %s has a count out of 0..2^53-1", key);
+    if (item->reserved_unseen < 0 || item->reserved_unseen > item->reserved ||
+        (!ctx->state->partial && item->reserved_unseen != 0))
+        return fail(ctx, "item %s has %" PRId64 " reserved units of unseen reservations", key,
+                    item->reserved_unseen);
     /* Each term is at most 2^53-1 by now, so the sum cannot overflow. */
     if (item->available + item->reserved + item->sold != item->stock)
         return fail(ctx,
@@ -108,7 +118,8 @@ static int check_reservation(void *user, const char *key, void *value)
     if (open ? made_seq != reservation->version : made_seq >= reservation->version)
         return fail(ctx, "reservation %s is %s at version %" PRIu64, key,
                     arb__inventory_status_name(reservation->status), reservation->version);
-    if (reservation->owner[0] == '\0' || reservation->line_count == 0 ||
+    bool owner_known = reservation->owner[0] != '\0';
+    if ((!owner_known && !ctx->state->partial) || reservation->line_count == 0 ||
         reservation->line_count > ARB_INVENTORY_CART_ITEMS_MAX || reservation->expires_at_ms < 0 ||
         reservation->expires_at_ms > ARB_JSON_INT_MAX)
         return fail(ctx, "reservation %s has no owner, no lines or an expiry out of range", key);
@@ -119,14 +130,17 @@ static int check_reservation(void *user, const char *key, void *value)
     return check_lines(ctx, reservation);
 }
 
+/* reserved is what the open reservations hold; in a partial state, less
+ * reserved_unseen (0 in a full one), what those it does not hold hold. */
 static int check_sums(check_ctx *ctx)
 {
     for (size_t i = 0; i < ctx->item_count; i++) {
         const check_item *entry = &ctx->entries[i];
-        if (entry->reserved_sum != entry->item->reserved)
+        int64_t held = entry->item->reserved - entry->item->reserved_unseen;
+        if (entry->reserved_sum != held)
             return fail(ctx,
                         "item %s has reserved %" PRId64 " but its open reservations hold %" PRId64,
-                        entry->item->sku, entry->item->reserved, entry->reserved_sum);
+                        entry->item->sku, held, entry->reserved_sum);
     }
     return 0;
 }

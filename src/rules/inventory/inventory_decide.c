@@ -13,6 +13,13 @@
  * feeds one dispatcher that checks everything common before a handler
  * runs: the action exists, the role may use it, and no argument is unknown.
  *
+ * The same code predicts a client's own commands on a partial state (one
+ * loaded from a user's view, inventory_internal.h): everything a user's
+ * reserve, reserve_cart, confirm or release reads is there (the items' full
+ * counts, the user's own reservations), and a reservation of unknown owner
+ * is nobody's. What a partial state cannot know is listed in
+ * docs/inventory.md, "Visibility".
+ *
  * Ownership: results and details built here go into the decision (which
  * steals them); nothing else outlives a call.
  */
@@ -330,7 +337,7 @@ static int find_own_open(inventory_call *call, const json_t *args,
     const arb__inventory_reservation *reservation = find_reservation(call, id);
     if (reservation == NULL)
         return call->decision->code;
-    if (strcmp(reservation->owner, call->principal->id) != 0)
+    if (!arb__inventory_owned_by(reservation, call->principal->id))
         return arb_decision_reject(call->decision, ARB_ENOT_RESERVATION_OWNER,
                                    json_pack("{s:s}", "reservation", id),
                                    "reservation %s belongs to another principal", id);

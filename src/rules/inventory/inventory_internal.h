@@ -6,7 +6,7 @@
  * The module is split by role:
  *   inventory.c           the rules table, state life cycle, evolve, redact
  *   inventory_decide.c    decide: actions, arguments, checks
- *   inventory_snapshot.c  view, snapshot save/load
+ *   inventory_snapshot.c  view, snapshot save/load, view_load
  *   inventory_check.c     check (the invariants, from scratch)
  *
  * There is no batch action, so a decision emits exactly one event and
@@ -37,6 +37,25 @@
  * than RESERVATION_NOT_FOUND; they form a FIFO in closing order, and past
  * closed_kept_max the oldest is forgotten, so the state stays bounded.
  *
+ * Partial states. view_load builds a client's state from what a user sees:
+ * every item with its full counts, but only the user's own reservations.
+ * Such a state is marked partial, and differs from a full one in three
+ * ways only:
+ *   - an item's reserved units include reserved_unseen, those held by
+ *     reservations the state does not hold (made by others at or before
+ *     view_seq); so the second invariant above reads reserved -
+ *     reserved_unseen == the sum over the open reservations it holds;
+ *   - a reserved event without "owner" (redact hides someone else's) makes
+ *     a reservation of unknown owner "", which matches no client id;
+ *   - a closing event of a reservation it does not hold (someone else's,
+ *     made at or before view_seq) takes the event's lines out of
+ *     reserved_unseen, and keeps the reservation as a closed one of
+ *     unknown owner.
+ * So the items of a partial state follow the server's exactly, and decide
+ * answers the viewer's own commands as the server does (docs/inventory.md,
+ * "Visibility"). The server never holds a partial state: for a full one
+ * reserved_unseen is 0, no owner is "", and nothing above applies.
+ *
  * Ownership: the state owns every item and reservation (one malloc each).
  * A reservation's lines point at the state's items, which are never removed
  * while the state lives, so the pointers stay valid.
@@ -66,7 +85,10 @@ typedef struct arb__inventory_item {
     int64_t available; /* units free to reserve */
     int64_t reserved;  /* units held by open reservations */
     int64_t sold;      /* units taken by confirmed reservations */
-    uint64_t version;  /* seq of the last event that changed it */
+    /* Of reserved, the units held by reservations a partial state does not
+     * hold (0..reserved); always 0 in a full state. */
+    int64_t reserved_unseen;
+    uint64_t version; /* seq of the last event that changed it */
 } arb__inventory_item;
 
 typedef enum arb__inventory_status {
@@ -83,7 +105,8 @@ typedef struct arb__inventory_line {
 
 typedef struct arb__inventory_reservation {
     char id[ARB__INVENTORY_RESERVATION_ID_BYTES_MAX + 1];
-    char owner[ARB_CLIENT_ID_BYTES_MAX + 1]; /* the principal that made it */
+    /* The principal that made it; "" (unknown) in a partial state only. */
+    char owner[ARB_CLIENT_ID_BYTES_MAX + 1];
     int64_t expires_at_ms;
     uint64_t version; /* seq of the last event that changed it */
     arb__inventory_status status;
@@ -100,6 +123,10 @@ typedef struct arb__inventory_state {
     size_t closed_kept_max;
     arb__inventory_reservation *closed_head; /* oldest closed reservation */
     arb__inventory_reservation *closed_tail;
+    /* Loaded by view_load from a user's view (see "Partial states" above);
+     * view_seq is the seq the view was taken at. false and 0 otherwise. */
+    bool partial;
+    uint64_t view_seq;
 } arb__inventory_state;
 
 /* inventory.c */
@@ -131,6 +158,11 @@ bool arb__inventory_json_lines(arb__inventory_state *state, const json_t *entrie
                                arb__inventory_line *lines, size_t *count_out);
 /* The lines as JSON, [{"sku", "quantity"}...]; NULL on ENOMEM. */
 json_t *arb__inventory_lines_json(const arb__inventory_reservation *reservation);
+/* Whether client_id made reservation: never for an unknown owner (""). */
+bool arb__inventory_owned_by(const arb__inventory_reservation *reservation, const char *client_id);
+/* Whether viewer sees the whole state and every event as they are (admins,
+ * the system; NULL: the engine itself), rather than as a user does. */
+bool arb__inventory_sees_everything(const arb_principal *viewer);
 /* The report of one open reservation's deadline to a timer sink (NULL-safe). */
 void arb__inventory_report_timer(const arb_timer_sink *timers,
                                  const arb__inventory_reservation *reservation);
@@ -144,9 +176,12 @@ json_t *arb__inventory_view(const void *state, const arb_principal *viewer);
 int arb__inventory_snapshot_save(const void *state, json_t **snapshot_out);
 int arb__inventory_snapshot_load(const json_t *snapshot, uint64_t seq, void **state_out,
                                  const arb_timer_sink *timers);
+int arb__inventory_view_load(const json_t *view, uint64_t seq, const arb_principal *viewer,
+                             void **state_out);
 const char *arb__inventory_status_name(arb__inventory_status status);
 
-/* inventory_check.c */
+/* inventory_check.c: on a partial state, the partial form of the
+ * invariants (see "Partial states" above). */
 int arb__inventory_check(const void *state, char *why, size_t why_size);
 
 /* The preconditions that keep the item invariants, shared by decide and
@@ -170,6 +205,7 @@ static inline void arb__inventory_assert_item(const arb__inventory_item *item)
     ARB_ASSERT(item->available >= 0 && item->reserved >= 0 && item->sold >= 0);
     ARB_ASSERT(item->stock >= 0 && item->stock <= ARB_JSON_INT_MAX);
     ARB_ASSERT(item->available + item->reserved + item->sold == item->stock);
+    ARB_ASSERT(item->reserved_unseen >= 0 && item->reserved_unseen <= item->reserved);
 }
 
 /* The effects. Callers have checked the preconditions (the can_* above);
@@ -205,8 +241,23 @@ static inline void arb__inventory_apply_reserve(arb__inventory_reservation *rese
     reservation->next_closed = NULL;
 }
 
-/* Confirm (the units are sold), release or expiry (they are available
- * again). Never fails: the units move within one item. */
+/* One line's units leave reserved: sold on a confirm, available again on
+ * a release or expiry. Never fails: the units move within one item. */
+static inline void arb__inventory_apply_unreserve(arb__inventory_item *item, int64_t quantity,
+                                                  arb__inventory_status status, uint64_t seq)
+{
+    ARB_ASSERT(status != ARB__INVENTORY_RESERVED);
+    ARB_ASSERT(quantity > 0 && item->reserved >= quantity);
+    item->reserved -= quantity;
+    if (status == ARB__INVENTORY_CONFIRMED)
+        item->sold += quantity;
+    else
+        item->available += quantity;
+    item->version = seq;
+    arb__inventory_assert_item(item);
+}
+
+/* Confirm, release or expiry of an open reservation the state holds. */
 static inline void arb__inventory_apply_close(arb__inventory_reservation *reservation,
                                               arb__inventory_status status, uint64_t seq)
 {
@@ -214,14 +265,26 @@ static inline void arb__inventory_apply_close(arb__inventory_reservation *reserv
     ARB_ASSERT(status != ARB__INVENTORY_RESERVED);
     for (size_t i = 0; i < reservation->line_count; i++) {
         arb__inventory_line *line = &reservation->lines[i];
-        ARB_ASSERT(line->item->reserved >= line->quantity);
-        line->item->reserved -= line->quantity;
-        if (status == ARB__INVENTORY_CONFIRMED)
-            line->item->sold += line->quantity;
-        else
-            line->item->available += line->quantity;
-        line->item->version = seq;
-        arb__inventory_assert_item(line->item);
+        /* Its units are among those the state's reservations hold. */
+        ARB_ASSERT(line->item->reserved - line->item->reserved_unseen >= line->quantity);
+        arb__inventory_apply_unreserve(line->item, line->quantity, status, seq);
+    }
+    reservation->status = status;
+    reservation->version = seq;
+}
+
+/* Partial states only: the close of a reservation the state did not hold
+ * (reservation has just been made from the closing event, with its lines),
+ * whose units were counted in reserved_unseen. */
+static inline void arb__inventory_apply_close_unseen(arb__inventory_reservation *reservation,
+                                                     arb__inventory_status status, uint64_t seq)
+{
+    ARB_ASSERT(reservation->owner[0] == '\0' && reservation->next_closed == NULL);
+    for (size_t i = 0; i < reservation->line_count; i++) {
+        arb__inventory_line *line = &reservation->lines[i];
+        ARB_ASSERT(line->item->reserved_unseen >= line->quantity);
+        line->item->reserved_unseen -= line->quantity;
+        arb__inventory_apply_unreserve(line->item, line->quantity, status, seq);
     }
     reservation->status = status;
     reservation->version = seq;

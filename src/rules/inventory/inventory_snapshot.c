@@ -1,6 +1,6 @@
 /*
  * inventory_snapshot.c - the inventory's state as JSON (view and snapshot)
- * and the way back (snapshot load).
+ * and the way back (snapshot load, and view load for a client).
  *
  * Shape (docs/inventory.md, "State"):
  *   {"items":        {sku: {name, price, stock, available, reserved, sold, version}},
@@ -17,6 +17,14 @@
  * load trusts nothing: every field is checked (unknown ones included), no
  * version or id may be later than the snapshot's seq, then check() runs on
  * the whole state before any timer is reported.
+ *
+ * view_load is the client's load, of a view taken at seq. An admin's view
+ * is the snapshot without "format", and loads as one (no timers). A user's
+ * view holds only the user's reservations, so it makes a partial state
+ * (inventory_internal.h): every reservation in it must be the user's, and
+ * each item's reserved units that they do not hold become reserved_unseen.
+ * It is checked like a snapshot, check() included (which verifies the
+ * partial form of the invariants on a partial state).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +76,7 @@ static int put_reservation(void *user, const char *key, void *value)
 {
     reservations_json *out = user;
     const arb__inventory_reservation *reservation = value;
-    if (out->viewer != NULL && strcmp(reservation->owner, out->viewer->id) != 0)
+    if (out->viewer != NULL && !arb__inventory_owned_by(reservation, out->viewer->id))
         return 0;
     json_t *lines = arb__inventory_lines_json(reservation);
     if (lines == NULL)
@@ -108,8 +116,7 @@ static json_t *state_json(const arb__inventory_state *state, const arb_principal
 json_t *arb__inventory_view(const void *state, const arb_principal *viewer)
 {
     ARB_ASSERT(state != NULL);
-    bool everything = viewer == NULL || viewer->role != ARB_ROLE_USER;
-    return state_json(state, everything ? NULL : viewer);
+    return state_json(state, arb__inventory_sees_everything(viewer) ? NULL : viewer);
 }
 
 int arb__inventory_snapshot_save(const void *state, json_t **snapshot_out)
@@ -243,11 +250,13 @@ static int link_closed(arb__inventory_state *state)
     return 0;
 }
 
+/* owner: the one every reservation must have (a user's view), or NULL. */
 static int load_reservation(arb__inventory_state *state, const char *id, const json_t *value,
-                            uint64_t seq)
+                            uint64_t seq, const char *owner)
 {
     loaded_fields fields;
-    if (!load_reservation_fields(state, id, value, seq, &fields))
+    if (!load_reservation_fields(state, id, value, seq, &fields) ||
+        (owner != NULL && strcmp(fields.owner, owner) != 0))
         return ARB_ECORRUPT;
     arb__inventory_reservation *reservation = arb__inventory_reservation_new(fields.line_count);
     if (reservation == NULL)
@@ -268,7 +277,8 @@ static int load_reservation(arb__inventory_state *state, const char *id, const j
     return 0;
 }
 
-static int load_reservations(arb__inventory_state *state, const json_t *reservations, uint64_t seq)
+static int load_reservations(arb__inventory_state *state, const json_t *reservations, uint64_t seq,
+                             const char *owner)
 {
     const char *id;
     const json_t *value;
@@ -277,7 +287,7 @@ static int load_reservations(arb__inventory_state *state, const json_t *reservat
             ARB_INVENTORY_RESERVATIONS_MAX + ARB_INVENTORY_CLOSED_RESERVATIONS_KEPT)
         return ARB_ECORRUPT;
     json_object_foreach ((json_t *)reservations, id, value) {
-        int rc = load_reservation(state, id, value, seq);
+        int rc = load_reservation(state, id, value, seq, owner);
         if (rc != 0)
             return rc;
     }
@@ -305,7 +315,7 @@ static int load_state(arb__inventory_state *state, const json_t *snapshot, uint6
         return ARB_ECORRUPT;
     int rc = load_items(state, json_object_get(snapshot, "items"), seq);
     if (rc == 0)
-        rc = load_reservations(state, json_object_get(snapshot, "reservations"), seq);
+        rc = load_reservations(state, json_object_get(snapshot, "reservations"), seq, NULL);
     char why[256];
     if (rc == 0)
         rc = arb__inventory_check(state, why, sizeof why);
@@ -327,6 +337,91 @@ int arb__inventory_snapshot_load(const json_t *snapshot, uint64_t seq, void **st
         return rc;
     }
     arb_map_foreach(&state->reservations, report_open, (void *)timers);
+    *state_out = state;
+    return 0;
+}
+
+/* view_load: a client's state from the view it was sent. */
+
+/* An admin's (or the system's) view is the whole state: the snapshot
+ * without its format. The state is a full one. */
+static int load_full_view(const json_t *view, uint64_t seq, void **state_out)
+{
+    if (!json_is_object(view) || json_object_get(view, "format") != NULL)
+        return ARB_ECORRUPT;
+    json_t *snapshot = json_copy((json_t *)view);
+    if (snapshot == NULL ||
+        json_object_set_new(snapshot, "format", json_integer(ARB__INVENTORY_SNAPSHOT_FORMAT)) !=
+            0) {
+        json_decref(snapshot);
+        return ARB_ENOMEM;
+    }
+    int rc = arb__inventory_snapshot_load(snapshot, seq, state_out, NULL);
+    json_decref(snapshot);
+    return rc;
+}
+
+static int unseen_from_reserved(void *user, const char *key, void *value)
+{
+    (void)user;
+    (void)key;
+    arb__inventory_item *item = value;
+    item->reserved_unseen = item->reserved;
+    return 0;
+}
+
+static int unseen_less_held(void *user, const char *key, void *value)
+{
+    (void)user;
+    (void)key;
+    const arb__inventory_reservation *reservation = value;
+    if (reservation->status != ARB__INVENTORY_RESERVED)
+        return 0;
+    /* At most 2^18 reservations of 32 lines of 10^5 units: no overflow. */
+    for (size_t i = 0; i < reservation->line_count; i++)
+        reservation->lines[i].item->reserved_unseen -= reservation->lines[i].quantity;
+    return 0;
+}
+
+/* A user's view: every item, only the viewer's reservations. Of each
+ * item's reserved units, those the viewer's open reservations do not hold
+ * are someone else's (reserved_unseen); a view whose reservations hold more
+ * than that makes it negative, and check() refuses it. */
+static int load_partial_view(arb__inventory_state *state, const json_t *view, uint64_t seq,
+                             const char *viewer_id)
+{
+    state->partial = true;
+    state->view_seq = seq;
+    if (!json_is_object(view) || json_object_size(view) != 2)
+        return ARB_ECORRUPT;
+    int rc = load_items(state, json_object_get(view, "items"), seq);
+    if (rc == 0)
+        rc = load_reservations(state, json_object_get(view, "reservations"), seq, viewer_id);
+    if (rc != 0)
+        return rc;
+    arb_map_foreach(&state->items, unseen_from_reserved, NULL);
+    arb_map_foreach(&state->reservations, unseen_less_held, NULL);
+    char why[256];
+    return arb__inventory_check(state, why, sizeof why);
+}
+
+int arb__inventory_view_load(const json_t *view, uint64_t seq, const arb_principal *viewer,
+                             void **state_out)
+{
+    ARB_ASSERT(state_out != NULL);
+    *state_out = NULL;
+    if (arb__inventory_sees_everything(viewer))
+        return load_full_view(view, seq, state_out);
+    arb__inventory_state *state;
+    int rc = arb__inventory_state_new(&state);
+    if (rc != 0)
+        return rc;
+    rc = load_partial_view(state, view, seq, viewer->id);
+    if (rc != 0) {
+        arb__inventory_state_free(state);
+        return rc;
+    }
+    ARB_ASSERT(state->partial);
     *state_out = state;
     return 0;
 }

@@ -393,6 +393,26 @@ static json_t *ledger_redact(const arb_event *event, const arb_principal *viewer
     return json_incref(event->data);
 }
 
+/* A user sees the whole ledger (docs/ledger.md, "Visibility"): the view is
+ * the snapshot without its format, so the client's state is the server's. */
+static int ledger_view_load(const json_t *view, uint64_t seq, const arb_principal *viewer,
+                            void **state_out)
+{
+    (void)viewer;
+    *state_out = NULL;
+    if (!json_is_object(view) || json_object_get(view, "format") != NULL)
+        return ARB_ECORRUPT;
+    json_t *snapshot = json_copy((json_t *)view);
+    if (snapshot == NULL ||
+        json_object_set_new(snapshot, "format", json_integer(ARB__LEDGER_SNAPSHOT_FORMAT)) != 0) {
+        json_decref(snapshot);
+        return ARB_ENOMEM;
+    }
+    int rc = arb__ledger_snapshot_load(snapshot, seq, state_out, NULL);
+    json_decref(snapshot);
+    return rc;
+}
+
 const arb_rules arb_rules_ledger = {
     .kind = "ledger",
     .state_new = ledger_state_new,
@@ -403,5 +423,6 @@ const arb_rules arb_rules_ledger = {
     .redact = ledger_redact,
     .snapshot_save = arb__ledger_snapshot_save,
     .snapshot_load = arb__ledger_snapshot_load,
+    .view_load = ledger_view_load,
     .check = arb__ledger_check,
 };

@@ -16,6 +16,12 @@
  * restock, reserve, reserve_cart, confirm, release, clock advances with
  * timers, and restarts through the engine against a small independent model,
  * and ends with arb_verify checking every event of the log.
+ *
+ * view_load (a client's state from its viewer's view) is tested directly:
+ * the admin's view round-trips, a user's makes a partial state whose bounds
+ * are pinned, malformed views are CORRUPT, and a randomized test with fixed
+ * seeds has clients follow the server's events as redact shows them and
+ * predict their viewer's commands exactly as the server decides them.
  */
 #include "engine_fixture.h"
 
@@ -1092,11 +1098,11 @@ static void test_snapshot_round_trip(void **unused)
     d_free(d);
 }
 
-/* Load a copy of snapshot, taken at seq, with one change at path (keys
- * separated by '/'; value NULL deletes); expect ARB_ECORRUPT. */
-static void expect_corrupt(const json_t *snapshot, uint64_t seq, const char *path, json_t *value)
+/* A copy of base with one change at path (keys separated by '/', array
+ * indexes as numbers; value, stolen, NULL deletes). */
+static json_t *json_changed(const json_t *base, const char *path, json_t *value)
 {
-    json_t *copy = json_deep_copy(snapshot);
+    json_t *copy = json_deep_copy(base);
     json_t *parent = copy;
     char keys[128];
     snprintf(keys, sizeof keys, "%s", path);
@@ -1112,6 +1118,14 @@ static void expect_corrupt(const json_t *snapshot, uint64_t seq, const char *pat
         json_object_set_new(parent, key, value);
     else
         json_object_del(parent, key);
+    return copy;
+}
+
+/* Load a copy of snapshot, taken at seq, with one change at path (as for
+ * json_changed); expect ARB_ECORRUPT. */
+static void expect_corrupt(const json_t *snapshot, uint64_t seq, const char *path, json_t *value)
+{
+    json_t *copy = json_changed(snapshot, path, value);
     void *state = NULL;
     int rc = arb_rules_inventory.snapshot_load(copy, seq, &state, NULL);
     if (rc != ARB_ECORRUPT)
@@ -1326,6 +1340,415 @@ static void test_reservations_limit(void **unused)
     assert_int_equal(d_run(d, ARB_ROLE_USER, "bob", "reserve",
                            json_pack("{s:s, s:i, s:i}", "sku", "mug", "quantity", 2, "ttl_s", 5)),
                      0);
+    d_free(d);
+}
+
+/* view_load: a client's state from what its viewer sees. */
+
+static json_t *d_view(direct *d, const arb_principal *viewer)
+{
+    json_t *view = arb_rules_inventory.view(d->state, viewer);
+    assert_non_null(view);
+    return view;
+}
+
+/* A client's state, loaded from viewer's view of d now. */
+static void *c_load(direct *d, const arb_principal *viewer)
+{
+    json_t *view = d_view(d, viewer);
+    void *state = NULL;
+    int rc = arb_rules_inventory.view_load(view, d->next_seq - 1, viewer, &state);
+    if (rc != 0)
+        fail_msg("view_load: %s", arb_err_name(rc));
+    json_decref(view);
+    return state;
+}
+
+static void c_no_timer(void *user, int64_t at_ms, const char *action, json_t *args)
+{
+    (void)user;
+    (void)at_ms;
+    (void)action;
+    (void)args;
+}
+
+/* Evolve on a client's state the event d committed last, as redact shows
+ * it to viewer; the client runs no timers. */
+static int c_follow(void *state, const arb_principal *viewer, direct *d)
+{
+    assert_int_equal(d->decision.code, 0);
+    assert_int_equal(d->decision.event_count, 1);
+    arb_event event;
+    memset(&event, 0, sizeof event);
+    snprintf(event.stream, sizeof event.stream, "%s", SHOP);
+    snprintf(event.type, sizeof event.type, "%s", d->decision.events[0].type);
+    event.seq = d->next_seq - 1;
+    event.data = d->decision.events[0].data;
+    event.applied_at_ms = d->now_ms;
+    json_t *data = arb_rules_inventory.redact(&event, viewer);
+    assert_non_null(data);
+    event.data = data;
+    arb_timer_sink sink = {.add = c_no_timer, .user = NULL};
+    int rc = arb_rules_inventory.evolve(state, &event, &sink);
+    json_decref(data);
+    return rc;
+}
+
+/* Whether viewer sees the same on the client's state as on d's, and the
+ * client's state passes check() (in its partial form for a user). */
+static bool c_same_view(void *state, const arb_principal *viewer, direct *d)
+{
+    char why[256];
+    if (arb_rules_inventory.check(state, why, sizeof why) != 0)
+        fail_msg("check on the client's state: %s", why);
+    json_t *expected = d_view(d, viewer);
+    json_t *view = arb_rules_inventory.view(state, viewer);
+    assert_non_null(view);
+    bool same = json_equal(expected, view);
+    if (!same) {
+        char *left = json_dumps(expected, JSON_COMPACT | JSON_SORT_KEYS);
+        char *right = json_dumps(view, JSON_COMPACT | JSON_SORT_KEYS);
+        print_error("server's view: %s\nclient's view: %s\n", left, right);
+        free(left);
+        free(right);
+    }
+    json_decref(expected);
+    json_decref(view);
+    return same;
+}
+
+static bool same_json(const json_t *left, const json_t *right)
+{
+    return (left == NULL && right == NULL) ||
+           (left != NULL && right != NULL && json_equal(left, right));
+}
+
+/* Whether two decisions are the same: code, message, details, events (type
+ * and data) and result. */
+static bool same_decision(const arb_decision *left, const arb_decision *right)
+{
+    if (left->code != right->code || strcmp(left->message, right->message) != 0 ||
+        !same_json(left->details, right->details) || !same_json(left->result, right->result) ||
+        left->event_count != right->event_count)
+        return false;
+    for (size_t i = 0; i < left->event_count; i++)
+        if (strcmp(left->events[i].type, right->events[i].type) != 0 ||
+            !json_equal(left->events[i].data, right->events[i].data))
+            return false;
+    return true;
+}
+
+/* The one answer a partial state cannot know: another's reservation made
+ * before the view and not closed since, which the server has and the
+ * client does not (NOT_RESERVATION_OWNER there, RESERVATION_NOT_FOUND
+ * here). */
+static bool unknowable(const arb_decision *server, const arb_decision *client,
+                       const void *client_state, const json_t *args)
+{
+    const arb__inventory_state *state = client_state;
+    const char *id = json_string_value(json_object_get(args, "reservation"));
+    uint64_t made_seq;
+    return server->code == ARB_ENOT_RESERVATION_OWNER &&
+           client->code == ARB_ERESERVATION_NOT_FOUND && state->partial && id != NULL &&
+           arb_map_get(&state->reservations, id) == NULL &&
+           arb__inventory_id_seq(id, state->view_seq, &made_seq);
+}
+
+/* Decide one command of viewer (args stolen) on d's state and on the
+ * client's, with the same ctx (as a client predicts: no randomness).
+ * Fails unless both decide the same, or the answer is unknowable (then
+ * *unknowable_out). Returns the server's code. */
+static int c_decide_both(direct *d, void *client_state, const arb_principal *viewer,
+                         const char *action, json_t *args, bool *unknowable_out)
+{
+    arb_command command;
+    arb_command_init(&command);
+    assert_int_equal(
+        arb_command_set(&command, viewer->id, viewer->role, ++d->client_seq, SHOP, action, args),
+        0);
+    arb_ctx ctx = {.now_ms = d->now_ms,
+                   .next_seq = d->next_seq,
+                   .version = d->next_seq - 1,
+                   .random_bytes = NULL};
+    arb_decision server, client;
+    arb_decision_init(&server);
+    arb_decision_init(&client);
+    arb_rules_inventory.decide(d->state, &command, &ctx, &server);
+    arb_rules_inventory.decide(client_state, &command, &ctx, &client);
+    bool unknown = unknowable(&server, &client, client_state, args);
+    if (!unknown && !same_decision(&server, &client)) {
+        char *text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
+        fail_msg("%s %s by %s: the server decides %s (%s), the client %s (%s)", action, text,
+                 viewer->id, arb_err_name(server.code), server.message, arb_err_name(client.code),
+                 client.message);
+    }
+    if (unknowable_out != NULL)
+        *unknowable_out = unknown;
+    int code = server.code;
+    arb_decision_clear(&server);
+    arb_decision_clear(&client);
+    arb_command_clear(&command);
+    json_decref(args);
+    return code;
+}
+
+static const arb_principal g_alice = {.id = "alice", .role = ARB_ROLE_USER};
+static const arb_principal g_bob = {.id = "bob", .role = ARB_ROLE_USER};
+static const arb_principal g_root = {.id = "root", .role = ARB_ROLE_ADMIN};
+
+/* d_fixture, then bob's r10 (2 mugs) and his cart r11 (1 mug, 1 pen): pen
+ * is then sold out. */
+static direct *d_fixture_with_bob(void)
+{
+    direct *d = d_fixture();
+    assert_int_equal(d_run(d, ARB_ROLE_USER, "bob", "reserve",
+                           json_pack("{s:s, s:i, s:i}", "sku", "mug", "quantity", 2, "ttl_s", 60)),
+                     0);
+    assert_int_equal(d_run(d, ARB_ROLE_USER, "bob", "reserve_cart",
+                           json_pack("{s:[{s:s, s:i}, {s:s, s:i}], s:i}", "items", "sku", "mug",
+                                     "quantity", 1, "sku", "pen", "quantity", 1, "ttl_s", 60)),
+                     0);
+    assert_int_equal(d->next_seq, 12);
+    return d;
+}
+
+/* An admin's (and the system's) view is the whole state: it loads as the
+ * snapshot does, into a full state that saves to the same snapshot. */
+static void test_view_load_admin_round_trip(void **unused)
+{
+    (void)unused;
+    direct *d = d_fixture_with_bob();
+    json_t *saved = d_save(d);
+    const arb_principal system = {.id = "$system", .role = ARB_ROLE_SYSTEM};
+    const arb_principal *viewers[] = {&g_root, &system, NULL};
+    for (size_t i = 0; i < sizeof viewers / sizeof viewers[0]; i++) {
+        void *client = c_load(d, viewers[i]);
+        assert_false(((arb__inventory_state *)client)->partial);
+        json_t *again = NULL;
+        assert_int_equal(arb_rules_inventory.snapshot_save(client, &again), 0);
+        assert_true(json_equal(saved, again));
+        json_decref(again);
+        assert_true(c_same_view(client, viewers[i], d));
+        arb_rules_inventory.state_free(client);
+    }
+    /* It follows every event and decides every command as the server. */
+    void *client = c_load(d, &g_root);
+    assert_int_equal(
+        d_run(d, ARB_ROLE_USER, "bob", "confirm", json_pack("{s:s}", "reservation", "r10")), 0);
+    assert_int_equal(c_follow(client, &g_root, d), 0);
+    assert_true(c_same_view(client, &g_root, d));
+    assert_int_equal(c_decide_both(d, client, &g_root, "restock",
+                                   json_pack("{s:s, s:i}", "sku", "pen", "quantity", 4), NULL),
+                     0);
+    assert_int_equal(c_decide_both(d, client, &g_root, "confirm",
+                                   json_pack("{s:s}", "reservation", "r11"), NULL),
+                     ARB_ENOT_RESERVATION_OWNER);
+    arb_rules_inventory.state_free(client);
+    json_decref(saved);
+    d_free(d);
+}
+
+/* A user's view makes a partial state that follows the server's items and
+ * decides the user's own commands as the server does. */
+static void test_view_load_user_partial(void **unused)
+{
+    (void)unused;
+    direct *d = d_fixture_with_bob();
+    void *client = c_load(d, &g_alice);
+    const arb__inventory_state *partial = client;
+    assert_true(partial->partial);
+    assert_int_equal(partial->view_seq, 11);
+    assert_true(c_same_view(client, &g_alice, d));
+    /* Of mug's 4 reserved units alice's r6 holds 1; of pen's 3, 2. */
+    const arb__inventory_item *mug = arb_map_get(&partial->items, "mug");
+    const arb__inventory_item *pen = arb_map_get(&partial->items, "pen");
+    assert_int_equal(mug->reserved_unseen, 3);
+    assert_int_equal(pen->reserved_unseen, 1);
+    /* Her own commands decide the same; bob's pen is sold out for her. */
+    assert_int_equal(
+        c_decide_both(d, client, &g_alice, "reserve",
+                      json_pack("{s:s, s:i, s:i}", "sku", "pen", "quantity", 1, "ttl_s", 30), NULL),
+        ARB_ESOLD_OUT);
+    assert_int_equal(c_decide_both(d, client, &g_alice, "confirm",
+                                   json_pack("{s:s}", "reservation", "r6"), NULL),
+                     0);
+    assert_int_equal(c_decide_both(d, client, &g_alice, "release",
+                                   json_pack("{s:s}", "reservation", "r4"), NULL),
+                     ARB_ERESERVATION_CLOSED);
+    /* bob's r11 predates the view: the client cannot know it is his. */
+    bool unknown = false;
+    assert_int_equal(c_decide_both(d, client, &g_alice, "confirm",
+                                   json_pack("{s:s}", "reservation", "r11"), &unknown),
+                     ARB_ENOT_RESERVATION_OWNER);
+    assert_true(unknown);
+    /* Once bob releases r10, the client knows it as a closed reservation of
+     * unknown owner: alice's confirm of it is NOT_RESERVATION_OWNER. */
+    assert_int_equal(
+        d_run(d, ARB_ROLE_USER, "bob", "release", json_pack("{s:s}", "reservation", "r10")), 0);
+    assert_int_equal(c_follow(client, &g_alice, d), 0);
+    assert_true(c_same_view(client, &g_alice, d));
+    assert_int_equal(mug->reserved_unseen, 1);
+    assert_int_equal(c_decide_both(d, client, &g_alice, "confirm",
+                                   json_pack("{s:s}", "reservation", "r10"), &unknown),
+                     ARB_ENOT_RESERVATION_OWNER);
+    assert_false(unknown);
+    /* bob's new reservation comes without its owner, and stays his. */
+    assert_int_equal(d_run(d, ARB_ROLE_USER, "bob", "reserve",
+                           json_pack("{s:s, s:i, s:i}", "sku", "mug", "quantity", 3, "ttl_s", 60)),
+                     0);
+    assert_int_equal(c_follow(client, &g_alice, d), 0);
+    assert_true(c_same_view(client, &g_alice, d));
+    const arb__inventory_reservation *r13 = arb_map_get(&partial->reservations, "r13");
+    assert_non_null(r13);
+    assert_string_equal(r13->owner, "");
+    assert_int_equal(c_decide_both(d, client, &g_alice, "release",
+                                   json_pack("{s:s}", "reservation", "r13"), NULL),
+                     ARB_ENOT_RESERVATION_OWNER);
+    d->now_ms += 60000;
+    assert_int_equal(
+        d_run(d, ARB_ROLE_SYSTEM, "$system", "expire", json_pack("{s:s}", "reservation", "r13")),
+        0);
+    assert_int_equal(c_follow(client, &g_alice, d), 0);
+    assert_true(c_same_view(client, &g_alice, d));
+    /* A user whose reservations are none sees, and predicts, the same. */
+    void *eve = c_load(d, &(arb_principal){.id = "eve", .role = ARB_ROLE_USER});
+    assert_true(c_same_view(eve, &(arb_principal){.id = "eve", .role = ARB_ROLE_USER}, d));
+    arb_rules_inventory.state_free(eve);
+    arb_rules_inventory.state_free(client);
+    d_free(d);
+}
+
+/* The events only a partial state takes, and only when they fit it. */
+static void test_view_load_partial_evolve_bounds(void **unused)
+{
+    (void)unused;
+    direct *d = d_fixture_with_bob();
+    void *client = c_load(d, &g_alice);
+    json_t *before = arb_rules_inventory.view(client, &g_root);
+    direct shadow = {.state = client, .now_ms = d->now_ms, .next_seq = d->next_seq};
+    const char *events[][2] = {
+        /* Closes of unseen reservations: more than the others hold, an id
+         * made after the view, alice's own with the wrong lines. */
+        {"released", "{\"reservation\":\"r11\",\"items\":[{\"sku\":\"mug\",\"quantity\":1},"
+                     "{\"sku\":\"pen\",\"quantity\":2}]}"},
+        {"released", "{\"reservation\":\"r10\",\"items\":[{\"sku\":\"mug\",\"quantity\":4}]}"},
+        {"confirmed", "{\"reservation\":\"r12\",\"items\":[{\"sku\":\"mug\",\"quantity\":1}]}"},
+        {"confirmed", "{\"reservation\":\"r6\",\"items\":[{\"sku\":\"mug\",\"quantity\":1}]}"},
+        {"expired", "{\"reservation\":\"r4\",\"items\":[{\"sku\":\"mug\",\"quantity\":2}]}"},
+        {"expired", "{\"reservation\":\"x1\",\"items\":[{\"sku\":\"mug\",\"quantity\":1}]}"},
+        {"expired", "{\"reservation\":\"r10\",\"items\":[{\"sku\":\"cup\",\"quantity\":1}]}"},
+        /* A reserved event with neither an owner nor its other fields. */
+        {"reserved", "{\"reservation\":\"r12\",\"items\":[{\"sku\":\"mug\",\"quantity\":1}],"
+                     "\"note\":1}"},
+        {"reserved", "{\"reservation\":\"r12\",\"items\":[{\"sku\":\"mug\",\"quantity\":9}],"
+                     "\"expires_at\":1}"},
+    };
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
+        json_t *data = json_loads(events[i][1], 0, NULL);
+        assert_non_null(data);
+        if (d_evolve(&shadow, events[i][0], data, false) != ARB_ECORRUPT)
+            fail_msg("the partial state accepted %s %s", events[i][0], events[i][1]);
+        json_decref(data);
+        json_t *after = arb_rules_inventory.view(client, &g_root);
+        assert_true(json_equal(before, after));
+        json_decref(after);
+    }
+    /* A full state takes neither an ownerless reserved event nor the close
+     * of a reservation it does not hold. */
+    json_t *ownerless = json_loads("{\"reservation\":\"r12\",\"items\":[{\"sku\":\"mug\","
+                                   "\"quantity\":1}],\"expires_at\":1}",
+                                   0, NULL);
+    assert_int_equal(d_evolve(d, "reserved", ownerless, false), ARB_ECORRUPT);
+    assert_int_equal(d_evolve(&shadow, "reserved", ownerless, false), 0);
+    json_decref(ownerless);
+    json_t *unseen = json_loads(
+        "{\"reservation\":\"r2\",\"items\":[{\"sku\":\"mug\",\"quantity\":1}]}", 0, NULL);
+    d->next_seq = shadow.next_seq;
+    assert_int_equal(d_evolve(d, "released", unseen, false), ARB_ECORRUPT);
+    assert_int_equal(d_evolve(&shadow, "released", unseen, false), 0);
+    json_decref(unseen);
+    json_decref(before);
+    arb_rules_inventory.state_free(client);
+    d_free(d);
+}
+
+/* Load a copy of view (viewer's, at seq) with one change at path (as for
+ * json_changed); expect ARB_ECORRUPT. */
+static void expect_view_corrupt(const json_t *view, uint64_t seq, const arb_principal *viewer,
+                                const char *path, json_t *value)
+{
+    json_t *copy = json_changed(view, path, value);
+    void *state = NULL;
+    int rc = arb_rules_inventory.view_load(copy, seq, viewer, &state);
+    if (rc != ARB_ECORRUPT)
+        fail_msg("loading %s's view with %s changed gave %s", viewer->id, path, arb_err_name(rc));
+    assert_null(state);
+    json_decref(copy);
+}
+
+static void test_view_load_rejects_corrupt(void **unused)
+{
+    (void)unused;
+    direct *d = d_fixture_with_bob();
+    uint64_t seq = d->next_seq - 1;
+    json_t *view = d_view(d, &g_alice);
+    void *state = NULL;
+    /* The view as sent loads; not at an earlier seq, not as bob's. */
+    assert_int_equal(arb_rules_inventory.view_load(view, seq, &g_alice, &state), 0);
+    arb_rules_inventory.state_free(state);
+    state = NULL;
+    assert_int_equal(arb_rules_inventory.view_load(view, seq - 1, &g_alice, &state), ARB_ECORRUPT);
+    assert_int_equal(arb_rules_inventory.view_load(view, seq, &g_bob, &state), ARB_ECORRUPT);
+    json_t *not_object = json_array();
+    assert_int_equal(arb_rules_inventory.view_load(not_object, seq, &g_alice, &state),
+                     ARB_ECORRUPT);
+    assert_int_equal(arb_rules_inventory.view_load(not_object, seq, &g_root, &state), ARB_ECORRUPT);
+    json_decref(not_object);
+    assert_null(state);
+    /* Unknown, missing and wrongly typed fields. */
+    expect_view_corrupt(view, seq, &g_alice, "format", json_integer(1));
+    expect_view_corrupt(view, seq, &g_alice, "extra", json_true());
+    expect_view_corrupt(view, seq, &g_alice, "items", NULL);
+    expect_view_corrupt(view, seq, &g_alice, "reservations", json_array());
+    expect_view_corrupt(view, seq, &g_alice, "items/mug/colour", json_string("blue"));
+    expect_view_corrupt(view, seq, &g_alice, "items/mug/sold", NULL);
+    expect_view_corrupt(view, seq, &g_alice, "items/mug/available", json_string("4"));
+    expect_view_corrupt(view, seq, &g_alice, "reservations/r6/items/0/gift", json_true());
+    expect_view_corrupt(view, seq, &g_alice, "reservations/r6/items/1/sku", json_string("cup"));
+    expect_view_corrupt(view, seq, &g_alice, "reservations/r6/status", json_string("pending"));
+    expect_view_corrupt(view, seq, &g_alice, "reservations/r6/expires_at", json_integer(-1));
+    /* Someone else's reservation, or one of unknown owner, in a user's view. */
+    expect_view_corrupt(view, seq, &g_alice, "reservations/r6/owner", json_string("bob"));
+    expect_view_corrupt(view, seq, &g_alice, "reservations/r6/owner", json_string(""));
+    /* Versions and ids later than the view's seq. */
+    expect_view_corrupt(view, seq, &g_alice, "items/pen/version",
+                        json_integer((json_int_t)seq + 1));
+    expect_view_corrupt(view, seq, &g_alice, "reservations/r4/version",
+                        json_integer((json_int_t)seq + 1));
+    json_t *future = json_deep_copy(view);
+    json_t *reservations = json_object_get(future, "reservations");
+    json_object_set(reservations, "r12", json_object_get(reservations, "r5"));
+    json_object_del(reservations, "r5");
+    expect_view_corrupt(future, seq, &g_alice, "reservations/r12/version", json_integer(12));
+    json_decref(future);
+    /* Counts: negative, inconsistent, or fewer reserved than she holds. */
+    expect_view_corrupt(view, seq, &g_alice, "items/mug/sold", json_integer(-2));
+    expect_view_corrupt(view, seq, &g_alice, "items/mug/available", json_integer(5));
+    expect_view_corrupt(view, seq, &g_alice, "items/mug/stock", json_integer(11));
+    json_t *short_pen = json_changed(view, "items/pen/reserved", json_integer(1));
+    expect_view_corrupt(short_pen, seq, &g_alice, "items/pen/available", json_integer(2));
+    json_decref(short_pen);
+    expect_view_corrupt(view, seq, &g_alice, "reservations/r6/items/1/quantity", json_integer(4));
+    expect_view_corrupt(view, seq, &g_alice, "reservations/r6/version", json_integer(7));
+    /* An admin's view is loaded as a snapshot, and checked as one. */
+    json_t *whole = d_view(d, &g_root);
+    expect_view_corrupt(whole, seq, &g_root, "format", json_integer(1));
+    expect_view_corrupt(whole, seq, &g_root, "items/mug/reserved", json_integer(3));
+    expect_view_corrupt(whole, seq, &g_root, "reservations/r10/owner", json_string(""));
+    expect_view_corrupt(whole, seq, &g_root, "reservations/r11/version",
+                        json_integer((json_int_t)seq + 1));
+    json_decref(whole);
+    json_decref(view);
     d_free(d);
 }
 
@@ -1929,6 +2352,187 @@ static void test_random_against_model(void **unused)
     free(w);
 }
 
+/* The clients' randomized test: the server's state driven directly (decide
+ * and evolve, as d_run does) by the generator above and checked against
+ * the model, and one client for each user and one for the admin. A client
+ * loads its viewer's view at random moments (view_load), then follows every
+ * event as redact shows it to its viewer: after each event its view must be
+ * the server's, and after each step random commands of its viewer (reserve,
+ * carts, confirm and release of its own reservations, of others' and of
+ * ids that name none, bogus skus) must decide the same on both states,
+ * except for the one answer a user's view cannot tell (see unknowable). The
+ * seeds are fixed, so that a failure replays exactly. */
+
+#define C_STEPS 2000
+#define C_CLIENTS (M_USERS + 1)
+
+typedef struct c_client {
+    arb_principal principal;
+    void *state; /* NULL until first loaded */
+} c_client;
+
+typedef struct c_world {
+    world *w;  /* the generator's randomness and the model (w->f is unused) */
+    direct *d; /* the server */
+    c_client clients[C_CLIENTS];
+    size_t loads, decided, accepted, unknowable, unseen_closes;
+} c_world;
+
+/* The event the server committed last, to every client that has loaded.
+ * A user's view is compared after every event; the admin's (the whole
+ * state, the costly one) after every 16th. */
+static void c_broadcast(c_world *t)
+{
+    const arb_decision_event *event = &t->d->decision.events[0];
+    const char *id = json_string_value(json_object_get(event->data, "reservation"));
+    for (int i = 0; i < C_CLIENTS; i++) {
+        c_client *client = &t->clients[i];
+        if (client->state == NULL)
+            continue;
+        const arb__inventory_state *state = client->state;
+        if (strcmp(event->type, "reserved") != 0 && id != NULL &&
+            arb_map_get(&state->reservations, id) == NULL)
+            t->unseen_closes++;
+        W_CHECK(t->w, c_follow(client->state, &client->principal, t->d) == 0);
+        if (client->principal.role == ARB_ROLE_USER || t->d->next_seq % 16 == 0)
+            W_CHECK(t->w, c_same_view(client->state, &client->principal, t->d));
+    }
+}
+
+/* cmd on the server; the model must agree on the outcome. */
+static void c_server_run(c_world *t, const gen_cmd *cmd)
+{
+    int expected = m_command(&t->w->m, cmd, t->d->now_ms);
+    arb_role role = cmd->who == M_USERS ? ARB_ROLE_ADMIN : ARB_ROLE_USER;
+    int code = d_run(t->d, role, w_who(cmd->who), g_action_names[cmd->action], command_args(cmd));
+    W_CHECK(t->w, code == expected);
+    if (code == 0)
+        c_broadcast(t);
+}
+
+/* Time passes, and the system expires what is due, unless its timers lag
+ * (then confirm and release see reservations past their deadline open). */
+static void c_server_tick(c_world *t)
+{
+    world *w = t->w;
+    t->d->now_ms += w_pick(w, 15000);
+    if (w_chance(w, 30))
+        return;
+    for (size_t r = 0; r < w->m.reservation_count; r++) {
+        m_reservation *reservation = &w->m.reservations[r];
+        if (reservation->status != ARB__INVENTORY_RESERVED ||
+            reservation->expires_at_ms > t->d->now_ms)
+            continue;
+        char id[32];
+        snprintf(id, sizeof id, "r%" PRIu64, reservation->seq);
+        W_CHECK(w, d_run(t->d, ARB_ROLE_SYSTEM, "$system", "expire",
+                         json_pack("{s:s}", "reservation", id)) == 0);
+        m_close(&w->m, reservation, ARB__INVENTORY_EXPIRED, w->m.next_seq++);
+        c_broadcast(t);
+    }
+}
+
+/* (Re)load clients from their viewer's view now: each soon after the
+ * start, then now and then, so that views are taken at many moments. */
+static void c_maybe_load(c_world *t)
+{
+    for (int i = 0; i < C_CLIENTS; i++) {
+        c_client *client = &t->clients[i];
+        if (!w_chance(t->w, client->state == NULL ? 4 : 1))
+            continue;
+        arb_rules_inventory.state_free(client->state);
+        client->state = c_load(t->d, &client->principal);
+        W_CHECK(t->w, c_same_view(client->state, &client->principal, t->d));
+        t->loads++;
+    }
+}
+
+/* A command of user who (or the admin): a generated one, half of its
+ * confirms and releases aimed at one of who's own reservations. */
+static void c_gen_command(c_world *t, int who, gen_cmd *cmd)
+{
+    world *w = t->w;
+    gen_command(w, cmd);
+    cmd->who = who;
+    if ((cmd->action != G_CONFIRM && cmd->action != G_RELEASE) || !w_chance(w, 50))
+        return;
+    for (int tries = 0; tries < 8 && w->m.reservation_count > 0; tries++) {
+        const m_reservation *reservation =
+            &w->m.reservations[w_pick(w, (int64_t)w->m.reservation_count)];
+        if (reservation->owner == who) {
+            cmd->reservation_seq = reservation->seq;
+            return;
+        }
+    }
+}
+
+/* Every loaded client predicts a command or two of its viewer. */
+static void c_predict(c_world *t)
+{
+    for (int i = 0; i < C_CLIENTS; i++) {
+        c_client *client = &t->clients[i];
+        for (int n = (int)w_pick(t->w, 3); client->state != NULL && n > 0; n--) {
+            gen_cmd cmd;
+            c_gen_command(t, i, &cmd);
+            bool unknown = false;
+            int code = c_decide_both(t->d, client->state, &client->principal,
+                                     g_action_names[cmd.action], command_args(&cmd), &unknown);
+            t->decided++;
+            t->accepted += code == 0;
+            t->unknowable += unknown;
+        }
+    }
+}
+
+static void c_run_seed(uint64_t seed, int steps)
+{
+    world *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    w->seed = seed;
+    w->rng = seed;
+    w->m.next_seq = 1;
+    w->m.reservations = calloc(M_RESERVATIONS_MAX, sizeof *w->m.reservations);
+    assert_non_null(w->m.reservations);
+    c_world t = {.w = w, .d = d_new()};
+    for (int i = 0; i < C_CLIENTS; i++) {
+        snprintf(t.clients[i].principal.id, sizeof t.clients[i].principal.id, "%s", w_who(i));
+        t.clients[i].principal.role = i == M_USERS ? ARB_ROLE_ADMIN : ARB_ROLE_USER;
+    }
+    gen_cmd first = {.action = G_ADD, .who = M_USERS, .sku = 0, .quantity = 8};
+    c_server_run(&t, &first);
+    for (w->step = 0; w->step < steps; w->step++) {
+        if (w_chance(w, 12)) {
+            c_server_tick(&t);
+        } else {
+            gen_cmd cmd;
+            gen_command(w, &cmd);
+            c_server_run(&t, &cmd);
+        }
+        c_maybe_load(&t);
+        c_predict(&t);
+    }
+    print_message("inventory clients (seed %llu): %zu events, %zu loads, %zu unseen closes, %zu "
+                  "predictions (%zu accepted, %zu unknowable)\n",
+                  (unsigned long long)seed, (size_t)(t.d->next_seq - 1), t.loads, t.unseen_closes,
+                  t.decided, t.accepted, t.unknowable);
+    /* Every path must be taken, or the test proves little. */
+    W_CHECK(w, t.loads > C_CLIENTS && t.unseen_closes > 0 && t.unknowable > 0);
+    W_CHECK(w, t.accepted > t.decided / 10 && t.accepted < t.decided * 9 / 10);
+    for (int i = 0; i < C_CLIENTS; i++)
+        arb_rules_inventory.state_free(t.clients[i].state);
+    d_free(t.d);
+    free(w->m.reservations);
+    free(w);
+}
+
+static void test_clients_follow_and_predict(void **unused)
+{
+    (void)unused;
+    static const uint64_t seeds[] = {1, 7919, 20250101};
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++)
+        c_run_seed(seeds[i], C_STEPS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1955,7 +2559,12 @@ int main(void)
         cmocka_unit_test(test_evolve_rejects_corrupt_events),
         cmocka_unit_test(test_closed_reservations_forgotten_oldest_first),
         cmocka_unit_test(test_reservations_limit),
+        cmocka_unit_test(test_view_load_admin_round_trip),
+        cmocka_unit_test(test_view_load_user_partial),
+        cmocka_unit_test(test_view_load_partial_evolve_bounds),
+        cmocka_unit_test(test_view_load_rejects_corrupt),
         cmocka_unit_test(test_random_against_model),
+        cmocka_unit_test(test_clients_follow_and_predict),
     };
     return cmocka_run_group_tests_name("inventory", tests, NULL, NULL);
 }

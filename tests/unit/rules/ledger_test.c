@@ -7,7 +7,9 @@
  * every command. Directed tests pin every rejection code and the two-phase
  * holds; a randomized test (seed from ARB_SEED, else the time; printed on
  * failure) runs thousands of commands against an independent reference
- * model and round-trips snapshots along the way.
+ * model and round-trips snapshots along the way. A shorter one with fixed
+ * seeds follows the harness with clients loaded by view_load, which must
+ * see and decide what the harness does.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -90,6 +92,10 @@ static void h_check(harness *h)
         fail_msg("check: %s", why);
 }
 
+/* Called with every event the harness evolves, when set (the clients'
+ * test follows the server's log through it). */
+static void (*g_on_event)(harness *h, const arb_event *event);
+
 static void h_evolve(harness *h)
 {
     arb_timer_sink sink = sink_of(h);
@@ -104,6 +110,8 @@ static void h_evolve(harness *h)
         int rc = arb_rules_ledger.evolve(h->state, &event, &sink);
         if (rc != 0)
             fail_msg("evolve %s (seq %" PRIu64 "): %d", event.type, event.seq, rc);
+        if (g_on_event != NULL)
+            g_on_event(h, &event);
     }
 }
 
@@ -1845,6 +1853,181 @@ static void test_random_against_model(void **unused)
     h_free(h);
 }
 
+/* The clients' test: the harness driven by the generator and the model, as
+ * above, and a client for each owner and one for the admin, each loaded
+ * from its viewer's view (view_load) at random moments and then following
+ * every event as redact shows it. After every event a client's view must be
+ * the server's, and random commands of its viewer must decide the same
+ * (code, message, details, events, result) on both states. */
+
+#define L_CLIENTS (M_OWNERS + 1)
+#define L_STEPS 1500
+
+typedef struct l_client {
+    arb_principal principal;
+    void *state; /* NULL until first loaded */
+} l_client;
+
+static l_client g_clients[L_CLIENTS];
+static size_t g_client_loads, g_client_decided, g_client_accepted;
+
+static void l_no_timer(void *user, int64_t at_ms, const char *action, json_t *args)
+{
+    (void)user;
+    (void)at_ms;
+    (void)action;
+    (void)args;
+}
+
+static bool l_same_view(const void *client_state, const arb_principal *viewer, harness *h)
+{
+    json_t *expected = arb_rules_ledger.view(h->state, viewer);
+    json_t *view = arb_rules_ledger.view(client_state, viewer);
+    R_CHECK(expected != NULL && view != NULL);
+    bool same = json_equal(expected, view);
+    json_decref(expected);
+    json_decref(view);
+    return same;
+}
+
+/* g_on_event: the event to every loaded client, as its viewer sees it. */
+static void l_follow(harness *h, const arb_event *event)
+{
+    for (int i = 0; i < L_CLIENTS; i++) {
+        l_client *client = &g_clients[i];
+        if (client->state == NULL)
+            continue;
+        arb_event seen = *event;
+        seen.data = arb_rules_ledger.redact(event, &client->principal);
+        R_CHECK(seen.data != NULL);
+        arb_timer_sink sink = {.add = l_no_timer, .user = NULL};
+        R_CHECK(arb_rules_ledger.evolve(client->state, &seen, &sink) == 0);
+        json_decref(seen.data);
+        R_CHECK(l_same_view(client->state, &client->principal, h));
+    }
+}
+
+static void l_maybe_load(harness *h)
+{
+    for (int i = 0; i < L_CLIENTS; i++) {
+        l_client *client = &g_clients[i];
+        if (!chance(client->state == NULL ? 4 : 1))
+            continue;
+        arb_rules_ledger.state_free(client->state);
+        client->state = NULL;
+        json_t *view = arb_rules_ledger.view(h->state, &client->principal);
+        R_CHECK(view != NULL);
+        R_CHECK(arb_rules_ledger.view_load(view, h->next_seq - 1, &client->principal,
+                                           &client->state) == 0);
+        json_decref(view);
+        R_CHECK(l_same_view(client->state, &client->principal, h));
+        g_client_loads++;
+    }
+}
+
+static bool l_same_json(const json_t *left, const json_t *right)
+{
+    return (left == NULL && right == NULL) ||
+           (left != NULL && right != NULL && json_equal(left, right));
+}
+
+static bool l_same_decision(const arb_decision *left, const arb_decision *right)
+{
+    if (left->code != right->code || strcmp(left->message, right->message) != 0 ||
+        !l_same_json(left->details, right->details) || !l_same_json(left->result, right->result) ||
+        left->event_count != right->event_count)
+        return false;
+    for (size_t i = 0; i < left->event_count; i++)
+        if (strcmp(left->events[i].type, right->events[i].type) != 0 ||
+            !json_equal(left->events[i].data, right->events[i].data))
+            return false;
+    return true;
+}
+
+/* A generated command of client i's viewer, decided on both states with
+ * the same ctx (no randomness, as a client predicts). */
+static void l_predict(harness *h, const model *m, int i)
+{
+    const l_client *client = &g_clients[i];
+    gen_cmd cmd;
+    gen_command(m, &cmd);
+    cmd.role = client->principal.role;
+    cmd.who = i;
+    json_t *args = command_args(&cmd);
+    arb_command command;
+    arb_command_init(&command);
+    const char *action = cmd.batch ? "batch" : action_names[cmd.items[0].action];
+    R_CHECK(arb_command_set(&command, client->principal.id, client->principal.role, ++h->client_seq,
+                            "ledger:test", action, args) == 0);
+    arb_ctx ctx = {.now_ms = h->now_ms, .next_seq = h->next_seq, .version = h->next_seq - 1};
+    arb_decision server, predicted;
+    arb_decision_init(&server);
+    arb_decision_init(&predicted);
+    arb_rules_ledger.decide(h->state, &command, &ctx, &server);
+    arb_rules_ledger.decide(client->state, &command, &ctx, &predicted);
+    if (!l_same_decision(&server, &predicted)) {
+        char *text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
+        fail_msg("ARB_SEED=%u step %d: %s %s by %s: the server decides %s, the client %s", g_seed,
+                 g_step, action, text, client->principal.id, arb_err_name(server.code),
+                 arb_err_name(predicted.code));
+    }
+    g_client_decided++;
+    g_client_accepted += server.code == 0;
+    arb_decision_clear(&server);
+    arb_decision_clear(&predicted);
+    arb_command_clear(&command);
+    json_decref(args);
+}
+
+static void l_run_seed(unsigned seed, int steps)
+{
+    g_seed = seed;
+    rng_state = seed;
+    harness *h = h_new();
+    model m = {.next_seq = 1, .transfer_max = ARB_LEDGER_TRANSFER_MAX_DEFAULT};
+    m.holds = calloc(M_HOLDS_MAX, sizeof *m.holds);
+    m_hold *scratch = calloc(M_HOLDS_MAX, sizeof *scratch);
+    assert_true(m.holds != NULL && scratch != NULL);
+    for (int i = 0; i < L_CLIENTS; i++) {
+        snprintf(g_clients[i].principal.id, sizeof g_clients[i].principal.id,
+                 i < M_OWNERS ? "u%d" : "root", i);
+        g_clients[i].principal.role = i < M_OWNERS ? ARB_ROLE_USER : ARB_ROLE_ADMIN;
+        g_clients[i].state = NULL;
+    }
+    g_on_event = l_follow;
+    for (g_step = 0; g_step < steps; g_step++) {
+        h->now_ms += pick(400);
+        if (chance(50))
+            fire_due(h, &m, scratch);
+        gen_cmd cmd;
+        gen_command(&m, &cmd);
+        run_both(h, &m, scratch, &cmd);
+        l_maybe_load(h);
+        for (int i = 0; i < L_CLIENTS; i++)
+            if (g_clients[i].state != NULL && chance(60))
+                l_predict(h, &m, i);
+    }
+    g_on_event = NULL;
+    for (int i = 0; i < L_CLIENTS; i++)
+        arb_rules_ledger.state_free(g_clients[i].state);
+    free(m.holds);
+    free(scratch);
+    h_free(h);
+}
+
+static void test_clients_follow_and_predict(void **unused)
+{
+    (void)unused;
+    static const unsigned seeds[] = {3, 1009};
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++)
+        l_run_seed(seeds[i], L_STEPS);
+    print_message("ledger clients: %zu loads, %zu predictions (%zu accepted)\n", g_client_loads,
+                  g_client_decided, g_client_accepted);
+    R_CHECK(g_client_loads > 2 * L_CLIENTS);
+    R_CHECK(g_client_accepted > g_client_decided / 10 &&
+            g_client_accepted < g_client_decided * 9 / 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1875,6 +2058,7 @@ int main(void)
         cmocka_unit_test(test_closed_holds_are_forgotten_oldest_first),
         cmocka_unit_test(test_redact_and_view_for_every_viewer),
         cmocka_unit_test(test_random_against_model),
+        cmocka_unit_test(test_clients_follow_and_predict),
     };
     return cmocka_run_group_tests_name("ledger", tests, NULL, NULL);
 }
