@@ -571,9 +571,14 @@ int arb_client_propose(arb_client *client, const char *stream, const char *actio
     arb_command command;
     arb_command_init(&command);
     int rc = client->pending_count >= ARB_CLIENT_OUTBOX_MAX ? ARB_ELIMIT : 0;
+    /* A copy: the caller's args may be shared with its other threads, and
+     * jansson's reference counts are not ours to touch from the service thread. */
+    json_t *copy = rc == 0 ? json_deep_copy(args) : NULL;
+    if (rc == 0 && copy == NULL)
+        rc = ARB_ENOMEM;
     if (rc == 0)
-        rc = arb_command_set(&command, client->me.id, client->me.role, 1, stream, action,
-                             (json_t *)args);
+        rc = arb_command_set(&command, client->me.id, client->me.role, 1, stream, action, copy);
+    json_decref(copy);
     if (rc == ARB_ETOO_LARGE || rc == ARB_EINVALID_ARGUMENT)
         rc = ARB_EINVALID_ARGUMENT;
     if (rc == 0)

@@ -31,6 +31,7 @@
 #include "arbiter/error.h"
 
 #define LEDGER "ledger:sdk"
+#define SHOP "shop:sdk"
 #define WAIT_MS 30000
 #define MAX_CLIENTS 6
 
@@ -38,6 +39,7 @@ typedef struct fixture {
     char *dir;
     char data[1100];
     test_server server;
+    const char *stream; /* the stream the helpers look at: LEDGER unless a test says */
 } fixture;
 
 /* What one client's callbacks saw. */
@@ -52,6 +54,11 @@ typedef struct probe {
     arb_client *client; /* for the view check inside callbacks */
     bool check_views;   /* check the draft invariant at every view change */
     size_t view_checks;
+    /* the shop test: each view change seen with the stream at or past this
+     * version and a proposal still pending checks its prediction */
+    uint64_t predict_from;
+    int predicted;      /* the prediction expected */
+    size_t predictions; /* how many were checked */
 } probe;
 
 static int setup(void **state)
@@ -60,6 +67,7 @@ static int setup(void **state)
     f->dir = test_mkdtemp("client");
     snprintf(f->data, sizeof f->data, "%s/data", f->dir);
     test_server_start(&f->server, f->data, NULL);
+    f->stream = LEDGER;
     *state = f;
     return 0;
 }
@@ -122,11 +130,20 @@ static void check_draft(arb_client *client)
 static void on_view(void *user, const char *stream)
 {
     probe *p = user;
-    assert_string_equal(stream, LEDGER);
     p->view_changes++;
     if (p->check_views && p->client != NULL) {
         check_draft(p->client);
         p->view_checks++;
+    }
+    arb_client_pending pending;
+    uint64_t version = 0;
+    if (p->predict_from > 0 && p->client != NULL) {
+        json_decref(arb_client_confirmed(p->client, stream, &version));
+        if (version >= p->predict_from && arb_client_pending_at(p->client, 0, &pending) == 0) {
+            assert_int_equal(pending.predicted_code, p->predicted);
+            assert_false(pending.applied);
+            p->predictions++;
+        }
     }
 }
 
@@ -149,7 +166,7 @@ static void on_connection(void *user, arb_client_state state, int code)
 static void on_events(void *user, const char *stream, const arb_event *events, size_t count)
 {
     probe *p = user;
-    assert_string_equal(stream, LEDGER);
+    (void)stream;
     for (size_t i = 0; i < count; i++) {
         if (p->next_event_seq != 0 && events[i].seq != p->next_event_seq)
             p->gap = true;
@@ -213,14 +230,14 @@ static void run_until(arb_client *const clients[], size_t count, done_fn done, v
     }
 }
 
-/* The server's state of LEDGER as client_id sees it, and its version. */
+/* The server's state of f->stream as client_id sees it, and its version. */
 static json_t *server_state(const fixture *f, const char *client_id, uint64_t *version)
 {
-    char headers[128];
+    char headers[128], path[256];
     snprintf(headers, sizeof headers, "X-Client-Id: %s\r\n", client_id);
+    snprintf(path, sizeof path, "/v1/streams/%s", f->stream);
     json_t *body = NULL;
-    assert_int_equal(test_http(&f->server, "GET", "/v1/streams/" LEDGER, headers, NULL, &body),
-                     200);
+    assert_int_equal(test_http(&f->server, "GET", path, headers, NULL, &body), 200);
     *version = (uint64_t)json_integer_value(json_object_get(body, "version"));
     json_t *state = json_incref(json_object_get(body, "state"));
     json_decref(body);
@@ -239,7 +256,7 @@ static bool settled(arb_client *const clients[], size_t count, void *user)
     json_decref(server_state(f, "admin", &version));
     for (size_t i = 0; i < count; i++) {
         uint64_t mine = 0;
-        json_t *view = arb_client_confirmed(clients[i], LEDGER, &mine);
+        json_t *view = arb_client_confirmed(clients[i], f->stream, &mine);
         json_decref(view);
         if (view == NULL || mine != version)
             return false;
@@ -253,8 +270,8 @@ static void assert_converged(const fixture *f, arb_client *const clients[], size
     for (size_t i = 0; i < count; i++) {
         uint64_t version, mine;
         json_t *expected = server_state(f, arb_client_id(clients[i]), &version);
-        json_t *view = arb_client_view(clients[i], LEDGER, &mine);
-        json_t *confirmed = arb_client_confirmed(clients[i], LEDGER, NULL);
+        json_t *view = arb_client_view(clients[i], f->stream, &mine);
+        json_t *confirmed = arb_client_confirmed(clients[i], f->stream, NULL);
         assert_int_equal(mine, version);
         assert_true(json_equal(view, expected));
         assert_true(json_equal(confirmed, expected));
@@ -266,9 +283,9 @@ static void assert_converged(const fixture *f, arb_client *const clients[], size
 
 static bool has_state(arb_client *const clients[], size_t count, void *user)
 {
-    (void)user;
+    const fixture *f = user;
     for (size_t i = 0; i < count; i++) {
-        json_t *view = arb_client_confirmed(clients[i], LEDGER, NULL);
+        json_t *view = arb_client_confirmed(clients[i], f->stream, NULL);
         json_decref(view);
         if (view == NULL)
             return false;
@@ -285,11 +302,11 @@ static bool outbox_empty(arb_client *const clients[], size_t count, void *user)
     return true;
 }
 
-static void subscribe_all(arb_client *const clients[], size_t count)
+static void subscribe_all(const fixture *f, arb_client *const clients[], size_t count)
 {
     for (size_t i = 0; i < count; i++)
-        assert_int_equal(arb_client_subscribe(clients[i], LEDGER), 0);
-    run_until(clients, count, has_state, NULL);
+        assert_int_equal(arb_client_subscribe(clients[i], f->stream), 0);
+    run_until(clients, count, has_state, (void *)f);
 }
 
 /* An optimistic transfer shows in the view at once, and the confirmed state
@@ -301,7 +318,7 @@ static void test_optimistic_then_confirmed(void **state)
     test_ledger_setup(&f->server, LEDGER, owners, 2, 100);
     probe p = {.check_views = true};
     arb_client *alice = open_client(f, "alice", "alice.outbox", &p);
-    subscribe_all(&alice, 1);
+    subscribe_all(f, &alice, 1);
 
     transfer(alice, "alice", "bob", 30, ARB_POLICY_OPTIMISTIC);
     json_t *view = arb_client_view(alice, LEDGER, NULL);
@@ -346,7 +363,7 @@ static void test_rejection_rolls_back(void **state)
     probe pa = {.check_views = true}, pb = {0};
     arb_client *clients[2] = {open_client(f, "alice", "alice.outbox", &pa),
                               open_client(f, "admin", NULL, &pb)};
-    subscribe_all(clients, 2);
+    subscribe_all(f, clients, 2);
 
     arb_client_set_online(clients[0], false);
     arb_client_service(clients[0], 0);
@@ -384,7 +401,7 @@ static void test_rebase(void **state)
     probe pa = {.check_views = true}, pb = {0};
     arb_client *clients[2] = {open_client(f, "alice", "alice.outbox", &pa),
                               open_client(f, "bob", NULL, &pb)};
-    subscribe_all(clients, 2);
+    subscribe_all(f, clients, 2);
 
     arb_client_set_online(clients[0], false);
     arb_client_service(clients[0], 0);
@@ -496,7 +513,7 @@ static void test_server_killed(void **state)
     probe pa = {0}, pb = {0};
     arb_client *clients[2] = {open_client(f, "alice", "alice.outbox", &pa),
                               open_client(f, "bob", "bob.outbox", &pb)};
-    subscribe_all(clients, 2);
+    subscribe_all(f, clients, 2);
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 30; i++) {
             transfer(clients[0], "alice", "bob", 1, ARB_POLICY_OPTIMISTIC);
@@ -535,9 +552,9 @@ static void test_offline_queue(void **state)
     test_ledger_setup(&f->server, LEDGER, owners, 2, 150);
     probe p = {.check_views = true};
     arb_client *alice = open_client(f, "alice", "alice.outbox", &p);
-    subscribe_all(&alice, 1);
+    subscribe_all(f, &alice, 1);
     assert_int_equal(test_server_stop(&f->server, SIGTERM), 0);
-    run_until(&alice, 1, has_state, NULL);
+    run_until(&alice, 1, has_state, f);
     for (int i = 0; i < 200; i++)
         transfer(alice, "alice", "bob", 1, ARB_POLICY_OPTIMISTIC);
     arb_client_service(alice, 50);
@@ -576,7 +593,7 @@ static void test_random_convergence(void **state)
         probes[i].check_views = true;
         clients[i] = open_client(f, owners[i], outbox, &probes[i]);
     }
-    subscribe_all(clients, N);
+    subscribe_all(f, clients, N);
     for (int step = 0; step < 600; step++) {
         size_t who = (size_t)test_random_below(&rng, N);
         uint64_t roll = test_random_below(&rng, 100);
@@ -609,6 +626,91 @@ static void test_random_convergence(void **state)
     }
 }
 
+/* The shop through the SDK: a user's view is partial (other users'
+ * reservations are hidden), and the draft still predicts the user's own
+ * reservations on it, including a SOLD_OUT after a rebase onto another
+ * user's reservation whose owner it cannot see. */
+static void test_shop_draft(void **state)
+{
+    fixture *f = *state;
+    f->stream = SHOP;
+    probe pa = {0}, pb = {0}, pc = {0};
+    arb_client *admin = open_client(f, "admin", NULL, &pc);
+    json_t *args = json_pack("{s:s, s:i, s:s}", "sku", "lamp", "stock", 3, "name", "Lamp");
+    assert_int_equal(
+        arb_client_propose(admin, SHOP, "add_item", args, ARB_POLICY_PESSIMISTIC, NULL), 0);
+    json_decref(args);
+    run_until(&admin, 1, outbox_empty, NULL);
+    assert_int_equal(pc.committed, 1);
+
+    arb_client *clients[2] = {open_client(f, "alice", "alice.outbox", &pa),
+                              open_client(f, "bob", "bob.outbox", &pb)};
+    subscribe_all(f, clients, 2);
+    arb_client_set_online(clients[0], false);
+    arb_client_service(clients[0], 0);
+    args = json_pack("{s:s, s:i, s:i}", "sku", "lamp", "quantity", 2, "ttl_s", 600);
+    assert_int_equal(
+        arb_client_propose(clients[0], SHOP, "reserve", args, ARB_POLICY_OPTIMISTIC, NULL), 0);
+    json_t *view = arb_client_view(clients[0], SHOP, NULL);
+    json_t *lamp = json_object_get(json_object_get(view, "items"), "lamp");
+    assert_int_equal(json_integer_value(json_object_get(lamp, "available")), 1);
+    assert_int_equal(json_object_size(json_object_get(view, "reservations")), 1);
+    json_decref(view);
+
+    /* bob takes two of the three meanwhile. */
+    assert_int_equal(
+        arb_client_propose(clients[1], SHOP, "reserve", args, ARB_POLICY_PESSIMISTIC, NULL), 0);
+    json_decref(args);
+    run_until(&clients[1], 1, outbox_empty, NULL);
+    assert_int_equal(pb.committed, 1);
+
+    /* alice's draft, rebased on bob's reservation (seq 2, after add_item's
+     * seq 1), predicts SOLD_OUT before the server says it. */
+    pa.predict_from = 2;
+    pa.predicted = ARB_ESOLD_OUT;
+    arb_client_set_online(clients[0], true);
+    run_until(clients, 2, settled, f);
+    assert_int_equal(pa.rejected, 1);
+    assert_int_equal(pa.last_code, ARB_ESOLD_OUT);
+    assert_true(pa.predictions > 0);
+    assert_converged(f, clients, 2);
+    view = arb_client_view(clients[0], SHOP, NULL);
+    assert_int_equal(json_object_size(json_object_get(view, "reservations")), 0);
+    json_decref(view);
+    arb_client_destroy(clients[0]);
+    arb_client_destroy(clients[1]);
+    arb_client_destroy(admin);
+}
+
+/* The client's own thread: proposals from the application's thread while
+ * the SDK's thread services and runs the callbacks (TSan watches the lock). */
+static void test_own_thread(void **state)
+{
+    fixture *f = *state;
+    const char *owners[] = {"alice", "bob"};
+    test_ledger_setup(&f->server, LEDGER, owners, 2, 1000);
+    probe p = {.check_views = true};
+    arb_client *alice = open_client(f, "alice", "alice.outbox", &p);
+    assert_int_equal(arb_client_subscribe(alice, LEDGER), 0);
+    assert_int_equal(arb_client_start(alice), 0);
+    assert_int_equal(arb_client_start(alice), ARB_EINVALID_ARGUMENT);
+    for (int i = 0; i < 100; i++) {
+        transfer(alice, "alice", "bob", 3, ARB_POLICY_OPTIMISTIC);
+        json_decref(arb_client_view(alice, LEDGER, NULL));
+    }
+    int64_t deadline = wall_ms() + WAIT_MS;
+    while (arb_client_pending_count(alice) > 0 && wall_ms() < deadline) {
+        struct timespec nap = {0, 5 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    arb_client_stop(alice); /* joins: the probe is ours to read after it */
+    assert_int_equal(arb_client_pending_count(alice), 0);
+    assert_int_equal(p.committed, 100);
+    run_until(&alice, 1, settled, f);
+    assert_converged(f, &alice, 1);
+    arb_client_destroy(alice);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -619,6 +721,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_convergence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shop_draft, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_own_thread, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -452,6 +452,52 @@ static void test_encode_small(void **state)
     arb_buf_free(&buf);
 }
 
+/* A sync encodes what the strict decoder takes back: the same proposals, in
+ * order, with expect where it was given; a frame too small for the batch is
+ * ARB_ETOO_LARGE with the buffer as before. */
+static void test_encode_sync(void **state)
+{
+    (void)state;
+    arb_command commands[3];
+    for (size_t i = 0; i < 3; i++) {
+        arb_command_init(&commands[i]);
+        json_t *args = json_pack("{s:s, s:i}", "to", "bob", "amount", (int)(i + 1));
+        assert_int_equal(arb_command_set(&commands[i], "alice", ARB_ROLE_USER, 10 + i,
+                                         "ledger:main", "transfer", args),
+                         0);
+        json_decref(args);
+    }
+    commands[1].has_expect = true;
+    commands[1].expect = 7;
+    arb_buf buf;
+    arb_buf_init(&buf, ARB_WIRE_FRAME_BYTES_MAX);
+    assert_int_equal(arb_wire_encode_sync(&buf, commands, 3, true), 0);
+    arb_wire_message message;
+    arb_wire_error error;
+    assert_int_equal(arb_wire_decode(buf.data, buf.len, &alice, &message, &error), 0);
+    assert_int_equal(message.type, ARB_WIRE_SYNC);
+    assert_true(message.as.sync.atomic);
+    assert_int_equal(message.as.sync.count, 3);
+    for (size_t i = 0; i < 3; i++) {
+        const arb_command *got = &message.as.sync.proposals[i];
+        assert_int_equal(got->client_seq, 10 + i);
+        assert_string_equal(got->action, "transfer");
+        assert_true(json_equal(got->args, commands[i].args));
+        assert_int_equal(got->has_expect, i == 1);
+    }
+    assert_int_equal(message.as.sync.proposals[1].expect, 7);
+    arb_wire_message_clear(&message);
+    arb_buf_free(&buf);
+
+    arb_buf_init(&buf, 64);
+    assert_int_equal(arb_buf_append_str(&buf, "kept"), 0);
+    assert_int_equal(arb_wire_encode_sync(&buf, commands, 3, false), ARB_ETOO_LARGE);
+    assert_string_equal(buf.data, "kept");
+    arb_buf_free(&buf);
+    for (size_t i = 0; i < 3; i++)
+        arb_command_clear(&commands[i]);
+}
+
 /* A full buffer leaves what it held before the call, to the byte. */
 static void test_encode_full(void **state)
 {
@@ -478,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_decode_others), cmocka_unit_test(test_decode_bad),
         cmocka_unit_test(test_decode_limits), cmocka_unit_test(test_encode_outcomes),
         cmocka_unit_test(test_encode_small),  cmocka_unit_test(test_encode_full),
+        cmocka_unit_test(test_encode_sync),
     };
     return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
