@@ -24,6 +24,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libarbiter.a
 
 TOOLS := $(patsubst tools/%.c,$(BUILD)/bin/%,$(wildcard tools/*.c))
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/bin/examples/%,$(wildcard examples/*.c))
 TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/*/*_test.c tests/integration/*_test.c))
@@ -59,7 +60,7 @@ bench:
 fuzz:
 	@$(DEPS_OK) && fuzz/run $(or $(FUZZ_SECONDS),60)
 
-build: $(LIB) $(TOOLS)
+build: $(LIB) $(TOOLS) $(EXAMPLES)
 
 build-tests: build $(TESTS)
 
@@ -78,6 +79,10 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $< $(LIB) $(LDFLAGS_ALL) -o $@
+
+$(BUILD)/bin/examples/%: $(BUILD)/obj/examples/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $< $(LIB) $(LDFLAGS_ALL) -o $@
 

@@ -106,7 +106,8 @@ typedef struct arb_client_callbacks {
     /* A proposal was decided; it has left the outbox. */
     void (*outcome)(void *user, const arb_client_outcome *outcome);
     /* The connection state changed. code says why it went offline (an
-     * arbiter error code such as ARB_ECLOSED or ARB_EIO; 0 otherwise). */
+     * arbiter error code such as ARB_ECLOSED or ARB_ETIMEOUT; 0 when
+     * arb_client_set_online asked for it, and for the other states). */
     void (*connection)(void *user, arb_client_state state, int code);
     /* Confirmed events of stream, as this client may see them, in seq order,
      * as they fold into confirmed (not the events a snapshot stands for). */
@@ -141,9 +142,9 @@ int arb_client_open(const arb_client_config *config, arb_client **out);
  * everything. Proposals not yet decided stay in the outbox file. NULL: no-op. */
 void arb_client_destroy(arb_client *client);
 
-/* Run the client for up to timeout_ms (0: only what is ready now; negative:
- * until something happens): connect or reconnect when due, send, receive and
- * reconcile, and run callbacks. Returns 0 or ARB_ENOMEM / ARB_EIO (the
+/* Run the client until a callback has run or timeout_ms has passed (0:
+ * only what is ready now; negative: no limit): connect or reconnect when
+ * due, send, receive and reconcile, and run callbacks. Returns 0 or ARB_ENOMEM / ARB_EIO (the
  * outbox could not be written; the client stays usable and retries). Not
  * with arb_client_start. */
 int arb_client_service(arb_client *client, int timeout_ms);

@@ -183,8 +183,9 @@ int arb_wire_encode_snapshot(arb_buf *buf, const char *stream, uint64_t seq, con
 int arb_wire_encode_patch(arb_buf *buf, const char *stream, const arb_event *events, size_t count);
 
 /* {"type":"sync_result","results":[R...]} with, per outcome in order,
- * R = {"client_seq","status":"committed","seq","seq_last"} or
- *     {"client_seq","status":"rejected","code","message"}. */
+ * R = {"client_seq","status":"committed","seq","seq_last","result"} or
+ *     {"client_seq","status":"rejected","code","message","details"}
+ * (result and details null when NULL). */
 int arb_wire_encode_sync_result(arb_buf *buf, const arb_outcome *outcomes, size_t count);
 
 /* {"type":"pong"[,"nonce"]}; nonce (borrowed) left out when NULL. */

@@ -355,10 +355,8 @@ static int service_locked(arb_client *client, int timeout_ms)
         int64_t left =
             timeout_ms < 0 ? SERVICE_SLICE_MS * 100 : start + timeout_ms - arb__client_now_ms();
         service_pass(client, left > 0 ? left : 0);
-        if (timeout_ms < 0 ? client->happened != happened
-                           : arb__client_now_ms() >= start + timeout_ms)
-            break;
-        if (timeout_ms == 0)
+        if (client->happened != happened || timeout_ms == 0 ||
+            (timeout_ms > 0 && arb__client_now_ms() >= start + timeout_ms))
             break;
     }
     /* What arrived during the last wait. */
@@ -717,7 +715,7 @@ void arb_client_set_online(arb_client *client, bool online)
     pthread_mutex_lock(&client->lock);
     client->want_online = online;
     if (!online) {
-        arb__client_drop(client, ARB_ECLOSED);
+        arb__client_drop(client, 0); /* code 0: asked for */
         client->attempts = 0;
     } else {
         client->next_attempt_ms = 0;

@@ -250,6 +250,9 @@ static void on_sync_result(arb_client *client, const json_t *message)
             return;
         }
         outcome.committed = strcmp(status, "committed") == 0;
+        outcome.result = json_is_null(json_object_get(result, "result"))
+                             ? NULL
+                             : json_object_get(result, "result");
         bool ok = outcome.committed ? get_u64(result, "seq", &outcome.seq_first) &&
                                           get_u64(result, "seq_last", &outcome.seq_last)
                                     : rejection(result, &outcome);

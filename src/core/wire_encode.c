@@ -283,10 +283,14 @@ static int wire_sync_item(arb_buf *buf, const arb_outcome *outcome)
         rc = wire_key_u64(buf, "seq", outcome->seq_first);
     if (rc == 0 && committed)
         rc = wire_key_u64(buf, "seq_last", outcome->seq_last);
+    if (rc == 0 && committed)
+        rc = wire_key_json(buf, "result", outcome->result);
     if (rc == 0 && !committed)
         rc = wire_key_string(buf, "code", arb_err_name(outcome->code));
     if (rc == 0 && !committed)
         rc = wire_key_string(buf, "message", outcome->message);
+    if (rc == 0 && !committed)
+        rc = wire_key_json(buf, "details", outcome->details);
     if (rc == 0)
         rc = arb_buf_append_char(buf, '}');
     return rc;

@@ -408,11 +408,11 @@ static void test_encode_outcomes(void **state)
                 "\"details\":{\"available\":2},\"version\":8,\"replay\":true,"
                 "\"snapshot\":{\"accounts\":{\"a\":2}}}");
     arb_outcome both[2] = {o, r};
-    expect_text(
-        &buf, arb_wire_encode_sync_result(&buf, both, 2),
-        "{\"type\":\"sync_result\",\"results\":[{\"client_seq\":3,\"status\":"
-        "\"committed\",\"seq\":7,\"seq_last\":8},{\"client_seq\":4,\"status\":"
-        "\"rejected\",\"code\":\"INSUFFICIENT_FUNDS\",\"message\":\"no \\\"funds\\\"\\n\"}]}");
+    expect_text(&buf, arb_wire_encode_sync_result(&buf, both, 2),
+                "{\"type\":\"sync_result\",\"results\":[{\"client_seq\":3,\"status\":"
+                "\"committed\",\"seq\":7,\"seq_last\":8,\"result\":null},{\"client_seq\":4,"
+                "\"status\":\"rejected\",\"code\":\"INSUFFICIENT_FUNDS\",\"message\":"
+                "\"no \\\"funds\\\"\\n\",\"details\":{\"available\":2}}]}");
     expect_text(&buf, arb_wire_encode_snapshot(&buf, "ledger:main", 8, snap),
                 "{\"type\":\"snapshot\",\"stream\":\"ledger:main\",\"seq\":8,"
                 "\"state\":{\"accounts\":{\"a\":2}}}");
