@@ -126,6 +126,11 @@ typedef struct arb_rules {
     int (*view_load)(const json_t *view, uint64_t seq, const arb_principal *viewer,
                      void **state_out);
 
+    /* Optional: a deep copy of state (a full or a view_load'ed one), for the
+     * client SDK's draft, which copies its confirmed state at every rebase.
+     * NULL: the client copies through view and view_load. 0/ARB_ENOMEM. */
+    int (*state_clone)(const void *state, void **state_out);
+
     /* The domain's invariants. 0 when they hold; ARB_ECORRUPT with a
      * sentence in why when they do not; ARB_ENOMEM if it could not check. */
     int (*check)(const void *state, char *why, size_t why_size);

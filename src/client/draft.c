@@ -6,8 +6,8 @@
  *   confirmed  loaded from the server's view (rules->view_load) and moved
  *              only by the server's events (arb__draft_fold);
  *   draft      rebuilt lazily when confirmed or pending changed: a copy of
- *              confirmed (view, then view_load: the same round trip the
- *              server's snapshot took) with every OPTIMISTIC pending
+ *              confirmed (the module's state_clone, or else view then
+ *              view_load) with every OPTIMISTIC pending
  *              proposal of the stream decided and evolved in order. A
  *              proposal whose prediction is a rejection is not applied and
  *              keeps its place: the server decides. NULL when no proposal
@@ -114,9 +114,11 @@ int arb__draft_fold(arb_client *client, arb__follow *stream, const arb_event *ev
     return 0;
 }
 
-/* A copy of confirmed, through the viewer's view. */
+/* A copy of confirmed: the module's own copy, or through the viewer's view. */
 static int clone_confirmed(arb_client *client, arb__follow *stream, void **state_out)
 {
+    if (stream->rules->state_clone != NULL)
+        return stream->rules->state_clone(stream->confirmed, state_out);
     json_t *view = stream->rules->view(stream->confirmed, &client->me);
     if (view == NULL)
         return ARB_ENOMEM;

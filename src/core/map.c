@@ -153,3 +153,37 @@ int arb_map_foreach(const arb_map *map, int (*fn)(void *user, const char *key, v
     }
     return 0;
 }
+
+int arb_map_clone(const arb_map *src, arb_map *dst, void *(*copy)(void *user, const void *value),
+                  void *user)
+{
+    ARB_ASSERT(dst->count == 0 && dst->slots == NULL);
+    dst->max = src->max;
+    if (src->cap == 0)
+        return 0;
+    dst->slots = calloc(src->cap, sizeof *dst->slots);
+    if (dst->slots == NULL)
+        return ARB_ENOMEM;
+    dst->cap = src->cap;
+    for (size_t i = 0; i < src->cap; i++) {
+        const arb_map_slot *from = &src->slots[i];
+        if (from->key == NULL)
+            continue;
+        arb_map_slot *to = &dst->slots[i];
+        to->key = strdup(from->key);
+        to->value = to->key != NULL ? copy(user, from->value) : NULL;
+        if (to->value == NULL) {
+            free(to->key);
+            to->key = NULL;
+            for (size_t j = 0; j < i; j++)
+                if (dst->slots[j].key != NULL)
+                    free(dst->slots[j].value);
+            arb_map_free(dst);
+            arb_map_init(dst, src->max);
+            return ARB_ENOMEM;
+        }
+        to->hash = from->hash;
+        dst->count++;
+    }
+    return 0;
+}

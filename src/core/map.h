@@ -36,6 +36,12 @@ void *arb_map_get(const arb_map *map, const char *key);
 int arb_map_put(arb_map *map, const char *key, void *value);
 /* Remove; returns the value that was there or NULL. */
 void *arb_map_remove(arb_map *map, const char *key);
+/* Make dst (initialized, empty) a copy of src: the same keys in the same
+ * slots (so the same iteration order), each value copied by copy(user,
+ * value), which returns a new malloc'd block or NULL. 0, or ARB_ENOMEM with
+ * dst empty again (the copies made so far freed with free()). */
+int arb_map_clone(const arb_map *src, arb_map *dst, void *(*copy)(void *user, const void *value),
+                  void *user);
 /* Call fn for every entry; stops early when fn returns non-zero, returning it.
  * fn must not insert into or remove from the map. */
 int arb_map_foreach(const arb_map *map, int (*fn)(void *user, const char *key, void *value),

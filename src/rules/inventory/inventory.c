@@ -459,6 +459,62 @@ static json_t *inventory_redact(const arb_event *event, const arb_principal *vie
     return redacted;
 }
 
+/* state_clone: items are fixed-size blocks; a reservation's lines point at
+ * the state's items, so each copy's lines are pointed at the copied items;
+ * the closed reservations' FIFO is linked again in the same order. */
+static void *copy_item(void *user, const void *value)
+{
+    (void)user;
+    arb__inventory_item *copy = malloc(sizeof *copy);
+    return copy != NULL ? memcpy(copy, value, sizeof *copy) : NULL;
+}
+
+static void *copy_reservation(void *items, const void *value)
+{
+    const arb__inventory_reservation *from = value;
+    size_t size = sizeof *from + from->line_count * sizeof from->lines[0];
+    arb__inventory_reservation *copy = malloc(size);
+    if (copy == NULL)
+        return NULL;
+    memcpy(copy, from, size);
+    copy->next_closed = NULL;
+    for (size_t i = 0; i < copy->line_count; i++) {
+        copy->lines[i].item = arb_map_get(items, from->lines[i].item->sku);
+        ARB_ASSERT(copy->lines[i].item != NULL);
+    }
+    return copy;
+}
+
+static int inventory_state_clone(const void *state, void **state_out)
+{
+    const arb__inventory_state *src = state;
+    arb__inventory_state *dst;
+    *state_out = NULL;
+    if (arb__inventory_state_new(&dst) != 0)
+        return ARB_ENOMEM;
+    if (arb_map_clone(&src->items, &dst->items, copy_item, NULL) != 0 ||
+        arb_map_clone(&src->reservations, &dst->reservations, copy_reservation, &dst->items) != 0) {
+        arb__inventory_state_free(dst);
+        return ARB_ENOMEM;
+    }
+    dst->reservations_open = src->reservations_open;
+    dst->reservations_closed = src->reservations_closed;
+    dst->closed_kept_max = src->closed_kept_max;
+    dst->partial = src->partial;
+    dst->view_seq = src->view_seq;
+    for (const arb__inventory_reservation *r = src->closed_head; r != NULL; r = r->next_closed) {
+        arb__inventory_reservation *copy = arb_map_get(&dst->reservations, r->id);
+        ARB_ASSERT(copy != NULL);
+        if (dst->closed_tail != NULL)
+            dst->closed_tail->next_closed = copy;
+        else
+            dst->closed_head = copy;
+        dst->closed_tail = copy;
+    }
+    *state_out = dst;
+    return 0;
+}
+
 const arb_rules arb_rules_inventory = {
     .kind = "shop",
     .state_new = inventory_state_new,
@@ -470,5 +526,6 @@ const arb_rules arb_rules_inventory = {
     .snapshot_save = arb__inventory_snapshot_save,
     .snapshot_load = arb__inventory_snapshot_load,
     .view_load = arb__inventory_view_load,
+    .state_clone = inventory_state_clone,
     .check = arb__inventory_check,
 };

@@ -413,6 +413,47 @@ static int ledger_view_load(const json_t *view, uint64_t seq, const arb_principa
     return rc;
 }
 
+/* state_clone: every entry is a fixed-size block; the closed holds' FIFO is
+ * linked again through the copies, in the same order. */
+static void *copy_block(void *size, const void *value)
+{
+    void *copy = malloc(*(const size_t *)size);
+    return copy != NULL ? memcpy(copy, value, *(const size_t *)size) : NULL;
+}
+
+static int ledger_state_clone(const void *state, void **state_out)
+{
+    const arb__ledger_state *src = state;
+    arb__ledger_state *dst;
+    *state_out = NULL;
+    if (arb__ledger_state_new(&dst) != 0)
+        return ARB_ENOMEM;
+    size_t account = sizeof(arb__ledger_account), hold = sizeof(arb__ledger_hold),
+           total = sizeof(arb__ledger_total);
+    if (arb_map_clone(&src->accounts, &dst->accounts, copy_block, &account) != 0 ||
+        arb_map_clone(&src->holds, &dst->holds, copy_block, &hold) != 0 ||
+        arb_map_clone(&src->totals, &dst->totals, copy_block, &total) != 0) {
+        arb__ledger_state_free(dst);
+        return ARB_ENOMEM;
+    }
+    dst->transfer_max = src->transfer_max;
+    dst->holds_open = src->holds_open;
+    dst->holds_closed = src->holds_closed;
+    dst->closed_kept_max = src->closed_kept_max;
+    for (const arb__ledger_hold *h = src->closed_head; h != NULL; h = h->next_closed) {
+        arb__ledger_hold *copy = arb_map_get(&dst->holds, h->id);
+        ARB_ASSERT(copy != NULL);
+        copy->next_closed = NULL;
+        if (dst->closed_tail != NULL)
+            dst->closed_tail->next_closed = copy;
+        else
+            dst->closed_head = copy;
+        dst->closed_tail = copy;
+    }
+    *state_out = dst;
+    return 0;
+}
+
 const arb_rules arb_rules_ledger = {
     .kind = "ledger",
     .state_new = ledger_state_new,
@@ -424,5 +465,6 @@ const arb_rules arb_rules_ledger = {
     .snapshot_save = arb__ledger_snapshot_save,
     .snapshot_load = arb__ledger_snapshot_load,
     .view_load = ledger_view_load,
+    .state_clone = ledger_state_clone,
     .check = arb__ledger_check,
 };

@@ -2484,6 +2484,25 @@ static void c_predict(c_world *t)
     }
 }
 
+/* Replace *state with its state_clone and free the original: everything the
+ * run checks afterwards checks the copy, and ASan that it shares nothing. */
+static void c_swap_clone(void **state)
+{
+    void *copy = NULL;
+    assert_int_equal(arb_rules_inventory.state_clone(*state, &copy), 0);
+    const arb__inventory_state *a = *state, *b = copy;
+    assert_true(a->reservations_open == b->reservations_open &&
+                a->reservations_closed == b->reservations_closed &&
+                a->closed_kept_max == b->closed_kept_max && a->partial == b->partial &&
+                a->view_seq == b->view_seq);
+    const arb__inventory_reservation *x = a->closed_head, *y = b->closed_head;
+    for (; x != NULL && y != NULL; x = x->next_closed, y = y->next_closed)
+        assert_true(x != y && strcmp(x->id, y->id) == 0);
+    assert_true(x == NULL && y == NULL && (a->closed_tail == NULL) == (b->closed_tail == NULL));
+    arb_rules_inventory.state_free(*state);
+    *state = copy;
+}
+
 static void c_run_seed(uint64_t seed, int steps)
 {
     world *w = calloc(1, sizeof *w);
@@ -2509,6 +2528,11 @@ static void c_run_seed(uint64_t seed, int steps)
             c_server_run(&t, &cmd);
         }
         c_maybe_load(&t);
+        for (int i = 0; i < C_CLIENTS; i++)
+            if (t.clients[i].state != NULL && w_chance(w, 10))
+                c_swap_clone(&t.clients[i].state);
+        if (w_chance(w, 5))
+            c_swap_clone(&t.d->state);
         c_predict(&t);
     }
     print_message("inventory clients (seed %llu): %zu events, %zu loads, %zu unseen closes, %zu "

@@ -1979,6 +1979,23 @@ static void l_predict(harness *h, const model *m, int i)
     json_decref(args);
 }
 
+/* Replace *state with its state_clone and free the original: everything the
+ * run checks afterwards checks the copy, and ASan that it shares nothing. */
+static void l_swap_clone(void **state)
+{
+    void *copy = NULL;
+    assert_int_equal(arb_rules_ledger.state_clone(*state, &copy), 0);
+    const arb__ledger_state *a = *state, *b = copy;
+    assert_true(a->transfer_max == b->transfer_max && a->holds_open == b->holds_open &&
+                a->holds_closed == b->holds_closed && a->closed_kept_max == b->closed_kept_max);
+    const arb__ledger_hold *x = a->closed_head, *y = b->closed_head;
+    for (; x != NULL && y != NULL; x = x->next_closed, y = y->next_closed)
+        assert_true(x != y && strcmp(x->id, y->id) == 0);
+    assert_true(x == NULL && y == NULL && (a->closed_tail == NULL) == (b->closed_tail == NULL));
+    arb_rules_ledger.state_free(*state);
+    *state = copy;
+}
+
 static void l_run_seed(unsigned seed, int steps)
 {
     g_seed = seed;
@@ -2003,6 +2020,11 @@ static void l_run_seed(unsigned seed, int steps)
         gen_command(&m, &cmd);
         run_both(h, &m, scratch, &cmd);
         l_maybe_load(h);
+        for (int i = 0; i < L_CLIENTS; i++)
+            if (g_clients[i].state != NULL && chance(10))
+                l_swap_clone(&g_clients[i].state);
+        if (chance(5))
+            l_swap_clone(&h->state);
         for (int i = 0; i < L_CLIENTS; i++)
             if (g_clients[i].state != NULL && chance(60))
                 l_predict(h, &m, i);
