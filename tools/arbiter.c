@@ -10,28 +10,49 @@
  *   arbiter streams --data DIR
  *
  * Remote mode talks to a running arbiterd at URL (http://HOST:PORT, with an
- * optional base path; the WebSocket is the same URL with ws://):
+ * optional base path; the WebSocket is the same URL with ws://), through the
+ * client SDK (include/arbiter/client.h):
  *   arbiter propose URL STREAM ACTION JSON [--client-id ID] [--client-seq N]
  *                  [--expect V]              hello, propose; prints the
  *                                            committed or rejected message
- *   arbiter state  URL STREAM                GET URL/v1/streams/STREAM
+ *   arbiter state  URL STREAM                subscribe; prints the first
+ *                                            confirmed state as GET
+ *                                            URL/v1/streams/STREAM has it
  *   arbiter tail   URL STREAM [--since N]    subscribe; one JSON line per
- *                                            snapshot or patch, until SIGINT
- *                                            or the server closes
- * (--timeout-ms N bounds each wait, 10000 by default.)
+ *                                            snapshot or patch, until SIGINT;
+ *                                            reconnects when the connection
+ *                                            drops (a server restart) and
+ *                                            goes on after the last seq
+ * (--timeout-ms N bounds each wait, 10000 by default: the first connection,
+ * then propose's outcome or state's state.) A first connection that fails
+ * ends the command; after that the SDK reconnects by itself, and propose
+ * sends its proposal again (same key: it is decided once).
+ *
+ * What the SDK cannot do stays on the plain WebSocket client (net/client.h):
+ * propose with --client-seq or --expect (the SDK numbers its proposals
+ * itself and takes no expected version), and tail --since N (the SDK
+ * subscribes from the state it holds); these neither reconnect nor resend,
+ * and tail --since ends when the server closes. Through the SDK, propose's
+ * committed message has no `events`, its rejected message no `version` and
+ * `snapshot`, and tail's events have no `hash` (the SDK hands none of them
+ * out).
  *
  * Idempotency in remote mode: (client_id, client_seq) is the proposal's key.
  * The client id defaults to "cli-<pid>" and, without --client-seq, client_seq
- * is the current time in ms, so a new run never reuses the key of an earlier
- * run with the same client id (short of two runs in one millisecond). To
- * retry one proposal safely, give both --client-id and --client-seq: a
- * repeated run gets the stored outcome ("replay": true) and has no second
- * effect.
+ * is the current time in microseconds (where the SDK starts a new outbox),
+ * so a new run never reuses the key of an earlier run with the same client
+ * id (short of two runs in one microsecond). To retry one proposal safely,
+ * give both --client-id and --client-seq: a repeated run gets the stored
+ * outcome ("replay": true) and has no second effect. A transient rejection
+ * (OVERLOADED, SHUTTING_DOWN) is not an outcome: propose sends again until
+ * the verdict or --timeout-ms, and on a timeout names the client_seq to
+ * retry with.
  *
  * Output is one JSON document on stdout (tail: one per line); errors are a
  * sentence on stderr. Exit status: 0 done, 1 the proposal was rejected (exec
  * and propose), 2 usage, 3 the data failed verification, 4 any other error
- * (a server's error reply, a refused connection, a tail cut short).
+ * (a server's error reply, a refused connection, a timeout, tail --since cut
+ * short).
  */
 #include <errno.h>
 #include <signal.h>
@@ -41,8 +62,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arbiter/client.h"
 #include "arbiter/engine.h"
 #include "arbiter/wire.h"
+#include "core/assert.h"
 #include "core/buf.h"
 #include "core/canon.h"
 #include "core/log.h"
@@ -84,8 +107,10 @@ static void usage(void)
           "                       [--expect VERSION] [--timeout-ms N]\n"
           "       arbiter state   URL STREAM [--timeout-ms N]\n"
           "       arbiter tail    URL STREAM [--since N] [--timeout-ms N]\n"
-          "without --client-seq, propose uses the time in ms (a new key every run);\n"
-          "repeat --client-id and --client-seq to retry one proposal idempotently\n",
+          "without --client-seq, propose uses the time in us (a new key every run);\n"
+          "repeat --client-id and --client-seq to retry one proposal idempotently;\n"
+          "propose (without --client-seq/--expect) and tail (without --since) reconnect\n"
+          "when the connection drops: tail goes on after the last seq it printed\n",
           stderr);
 }
 
@@ -292,11 +317,28 @@ static void on_interrupt(int signal_number)
     interrupted = 1;
 }
 
-/* Where a remote command goes: the HTTP base and the WebSocket URL, both
- * from the one URL the user gave. */
+/* SIGINT and SIGTERM end a wait at once (no SA_RESTART) and set
+ * `interrupted`: tail stops cleanly at the next look. */
+static void catch_interrupts(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_interrupt;
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Where a remote command goes: the WebSocket URL, from the http:// URL the
+ * user gave. */
 typedef struct remote {
-    char http_base[ARB_URL_BYTES_MAX + 1]; /* http://HOST:PORT[/BASE], no trailing '/' */
-    char ws_url[ARB_URL_BYTES_MAX + 1];    /* ws://HOST:PORT[/BASE]/ */
+    char ws_url[ARB_URL_BYTES_MAX + 1]; /* ws://HOST:PORT[/BASE]/ */
 } remote;
 
 static int remote_parse(const char *text, remote *out)
@@ -311,11 +353,9 @@ static int remote_parse(const char *text, remote *out)
     while (base_len > 0 && url.target[base_len - 1] == '/')
         base_len--;
     bool ipv6 = strchr(url.host, ':') != NULL;
-    int n = snprintf(out->http_base, sizeof out->http_base, "http://%s%s%s:%d%.*s", ipv6 ? "[" : "",
+    int n = snprintf(out->ws_url, sizeof out->ws_url, "ws://%s%s%s:%d%.*s/", ipv6 ? "[" : "",
                      url.host, ipv6 ? "]" : "", url.port, (int)base_len, url.target);
-    int m = snprintf(out->ws_url, sizeof out->ws_url, "ws://%s%s%s:%d%.*s/", ipv6 ? "[" : "",
-                     url.host, ipv6 ? "]" : "", url.port, (int)base_len, url.target);
-    if (n < 0 || m < 0 || (size_t)n >= sizeof out->http_base || (size_t)m >= sizeof out->ws_url) {
+    if (n < 0 || (size_t)n >= sizeof out->ws_url) {
         fprintf(stderr, "arbiter: %s: URL too long\n", text);
         return EXIT_USAGE;
     }
@@ -327,6 +367,324 @@ static int remote_error(const char *what, int code)
     fprintf(stderr, "arbiter: %s: %s (%s)\n", what, arb_err_message(code), arb_err_name(code));
     return EXIT_ERROR;
 }
+
+static bool valid_client_id(const char *id)
+{
+    size_t len = strnlen(id, ARB_CLIENT_ID_BYTES_MAX + 1);
+    if (len == 0 || len > ARB_CLIENT_ID_BYTES_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+              (id[i] >= '0' && id[i] <= '9') || strchr("_.:@-", id[i]) != NULL))
+            return false;
+    return true;
+}
+
+/* The JSON args of a proposal, from the command line: a new reference. */
+static int parse_args(const char *text, json_t **args_out)
+{
+    char why[200];
+    int rc = arb_json_parse(text, strlen(text), ARB_ARGS_BYTES_MAX, args_out, why, sizeof why);
+    if (rc != 0 || !json_is_object(*args_out)) {
+        fprintf(stderr, "arbiter: JSON args: %s\n", rc != 0 ? why : "must be an object");
+        json_decref(*args_out);
+        *args_out = NULL;
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/*
+ * Through the client SDK (include/arbiter/client.h): propose (unless the
+ * user fixes --client-seq or --expect, which the SDK does not take), state,
+ * and tail (unless --since, which the SDK does not take). One client per
+ * run, its outbox in memory, serviced on this thread in short slices so that
+ * a deadline or SIGINT is seen soon. The SDK reconnects by itself; the CLI
+ * gives up only when the very first connection fails (a wrong URL or a
+ * server that is not running should not hang) or a deadline passes.
+ */
+
+/* How long one arb_client_service call runs (it runs the whole slice): how
+ * late the loop sees a verdict, a deadline or SIGINT. */
+#define SDK_SLICE_MS 20
+/* The SDK's cap on the delay before a reconnection: one CLI client cannot
+ * stampede a restarted server, so it may come back quickly. */
+#define SDK_BACKOFF_MAX_MS 2000
+
+/* One remote command's run, written by the SDK's callbacks. */
+typedef struct session {
+    const char *what;   /* "propose", "state", "tail": the prefix of messages */
+    const char *ws_url; /* for messages */
+    const char *stream;
+    arb_client *client;
+    int status;          /* -1 while running; then the exit status a callback decided */
+    bool was_online;     /* welcomed at least once */
+    bool online;         /* welcomed on the current connection */
+    uint64_t client_seq; /* propose: the proposal whose verdict ends the run (0: none yet) */
+    /* tail: view_changed said confirmed moved, and no events callback has
+     * accounted for it yet (a snapshot, then); shown: the state it left was
+     * printed already. printed_seq: the last seq on stdout. */
+    bool unexplained;
+    bool shown;
+    bool printed_any;
+    uint64_t printed_seq;
+} session;
+
+static void on_connection(void *user, arb_client_state state, int code)
+{
+    session *s = user;
+    if (s->status >= 0)
+        return;
+    bool lost = state == ARB_CLIENT_OFFLINE && s->online;
+    s->online = state == ARB_CLIENT_ONLINE;
+    if (state == ARB_CLIENT_ONLINE) {
+        if (s->was_online)
+            fprintf(stderr, "arbiter: %s: connected again\n", s->what);
+        s->was_online = true;
+    } else if (state == ARB_CLIENT_OFFLINE && !s->was_online) {
+        fprintf(stderr, "arbiter: cannot connect to %s: %s (%s)\n", s->ws_url,
+                arb_err_message(code), arb_err_name(code));
+        s->status = EXIT_ERROR;
+    } else if (lost) { /* once per loss, not per failed attempt */
+        fprintf(stderr, "arbiter: %s: connection lost: %s (%s); reconnecting\n", s->what,
+                arb_err_message(code), arb_err_name(code));
+    }
+}
+
+/* An `error` from the server (or a state the SDK could not load): fatal, as
+ * it was before the SDK, but for the transient codes the SDK rides out by
+ * reconnecting. */
+static void on_error(void *user, int code, const char *message)
+{
+    session *s = user;
+    if (s->status >= 0 || code == ARB_EOVERLOADED || code == ARB_ESHUTTING_DOWN)
+        return;
+    fprintf(stderr, "arbiter: %s: %s (%s)\n", s->what,
+            message != NULL && message[0] != '\0' ? message : "no message", arb_err_name(code));
+    s->status = EXIT_ERROR;
+}
+
+/* The verdict as the committed or rejected message it came in, less what
+ * the SDK's outcome does not carry: a committed's `events`, a rejected's
+ * `version` and `snapshot`. */
+static json_t *outcome_message(const arb_client_outcome *outcome)
+{
+    if (outcome->committed)
+        return json_pack("{s:s, s:I, s:s, s:I, s:I, s:O, s:b}", "type", "committed", "client_seq",
+                         (json_int_t)outcome->client_seq, "stream", outcome->stream, "seq",
+                         (json_int_t)outcome->seq_first, "seq_last", (json_int_t)outcome->seq_last,
+                         "result",
+                         outcome->result != NULL ? (json_t *)outcome->result : json_null(),
+                         "replay", outcome->replay);
+    return json_pack("{s:s, s:I, s:s, s:s, s:s, s:O, s:b}", "type", "rejected", "client_seq",
+                     (json_int_t)outcome->client_seq, "stream", outcome->stream, "code",
+                     arb_err_name(outcome->code), "message", outcome->message, "details",
+                     outcome->details != NULL ? (json_t *)outcome->details : json_null(), "replay",
+                     outcome->replay);
+}
+
+static void on_outcome(void *user, const arb_client_outcome *outcome)
+{
+    session *s = user;
+    ARB_ASSERT(outcome != NULL && outcome->client_seq != 0);
+    ARB_ASSERT(s->client_seq != 0); /* propose is the only command that proposes */
+    if (s->status >= 0 || outcome->client_seq != s->client_seq)
+        return;
+    json_t *message = outcome_message(outcome);
+    if (message == NULL) {
+        s->status = remote_error("propose", ARB_ENOMEM);
+        return;
+    }
+    print_json(message);
+    json_decref(message);
+    s->status = outcome->committed ? 0 : EXIT_REJECTED;
+}
+
+/* One snapshot or patch message, as one compact JSON line. */
+static void print_line(json_t *message)
+{
+    char *text = json_dumps(message, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text != NULL) {
+        puts(text);
+        fflush(stdout);
+    }
+    free(text);
+}
+
+/* tail: the confirmed state now, as a snapshot line (unless it is the
+ * version the last line ended at). */
+static void tail_snapshot(session *s)
+{
+    uint64_t version = 0;
+    ARB_ASSERT(s->client != NULL && s->stream != NULL);
+    json_t *state = arb_client_confirmed(s->client, s->stream, &version);
+    s->shown = true;
+    if (state == NULL || (s->printed_any && version == s->printed_seq)) {
+        json_decref(state);
+        return;
+    }
+    json_t *line = json_pack("{s:s, s:s, s:I, s:O}", "type", "snapshot", "stream", s->stream, "seq",
+                             (json_int_t)version, "state", state);
+    json_decref(state);
+    if (line != NULL)
+        print_line(line);
+    json_decref(line);
+    s->printed_any = true;
+    s->printed_seq = version;
+}
+
+/*
+ * tail sees the SDK's confirmed state move two ways: a patch calls
+ * view_changed and then events (in one call into the SDK), a snapshot calls
+ * view_changed alone. So a view_changed that no events call follows was a
+ * snapshot: it is printed when the service call returns, or, when another
+ * change comes first, at that change (the state then already holds it, and
+ * the events it brought are not printed twice).
+ */
+static void on_view_changed(void *user, const char *stream)
+{
+    session *s = user;
+    (void)stream;
+    if (s->unexplained && !s->shown)
+        tail_snapshot(s);
+    else
+        s->shown = false;
+    s->unexplained = true;
+}
+
+/* tail: the events not yet printed, as a patch line (without `hash`: the
+ * SDK does not keep it). */
+static void on_events(void *user, const char *stream, const arb_event *events, size_t count)
+{
+    session *s = user;
+    ARB_ASSERT(count > 0 && strcmp(stream, s->stream) == 0);
+    s->unexplained = false;
+    s->shown = false;
+    json_t *array = json_array();
+    uint64_t last = 0;
+    for (size_t i = 0; array != NULL && i < count; i++) {
+        ARB_ASSERT(i == 0 || events[i].seq > events[i - 1].seq);
+        if (s->printed_any && events[i].seq <= s->printed_seq)
+            continue;
+        json_t *event = arb_event_to_json(&events[i]);
+        if (event != NULL)
+            json_object_del(event, "hash");
+        if (event == NULL || json_array_append_new(array, event) != 0)
+            break;
+        last = events[i].seq;
+    }
+    if (json_array_size(array) > 0) {
+        json_t *line = json_pack("{s:s, s:s, s:I, s:O}", "type", "patch", "stream", stream, "seq",
+                                 (json_int_t)last, "events", array);
+        if (line != NULL)
+            print_line(line);
+        json_decref(line);
+        s->printed_any = true;
+        s->printed_seq = last;
+    }
+    json_decref(array);
+}
+
+/* Open the session's client for client_id (in-memory outbox). */
+static int session_open(session *s, const char *what, const remote *where, const char *client_id,
+                        const char *stream, const options *opt)
+{
+    memset(s, 0, sizeof *s);
+    s->what = what;
+    s->ws_url = where->ws_url;
+    s->stream = stream;
+    s->status = -1;
+    /* The SDK's own warnings would repeat what the callbacks print. */
+    arb_log_set_level(ARB_LOG_ERROR);
+    bool tail = strcmp(what, "tail") == 0;
+    arb_client_config config = {
+        .url = where->ws_url,
+        .client_id = client_id,
+        .role = ARB_ROLE_USER,
+        .outbox_path = NULL,
+        .backoff_max_ms = SDK_BACKOFF_MAX_MS,
+        .connect_timeout_ms = (int)opt->timeout_ms,
+        .callbacks =
+            {
+                .outcome = on_outcome,
+                .connection = on_connection,
+                .error = on_error,
+                .view_changed = tail ? on_view_changed : NULL,
+                .events = tail ? on_events : NULL,
+                .user = s,
+            },
+    };
+    int rc = arb_client_open(&config, &s->client);
+    return rc == 0 ? 0 : remote_error(what, rc);
+}
+
+/* No welcome within the bound (the SDK would go on trying). */
+static int connect_timed_out(const session *s)
+{
+    fprintf(stderr, "arbiter: cannot connect to %s: %s (%s)\n", s->ws_url,
+            arb_err_message(ARB_ETIMEOUT), arb_err_name(ARB_ETIMEOUT));
+    return EXIT_ERROR;
+}
+
+/* Service until a callback decides, or timeout_ms from now (from the first
+ * welcome, when that comes later: each wait has its own bound). Returns the
+ * status, or -1 at the deadline. */
+static int session_wait(session *s, uint64_t timeout_ms, bool (*done)(session *s))
+{
+    ARB_ASSERT(s->client != NULL && timeout_ms > 0);
+    int64_t deadline = monotonic_ms() + (int64_t)timeout_ms;
+    bool online_seen = false;
+    while (s->status < 0 && (done == NULL || !done(s))) {
+        if (!online_seen && s->was_online) {
+            online_seen = true;
+            deadline = monotonic_ms() + (int64_t)timeout_ms;
+        }
+        if (monotonic_ms() >= deadline) {
+            if (!s->was_online)
+                s->status = connect_timed_out(s);
+            return s->status;
+        }
+        int rc = arb_client_service(s->client, SDK_SLICE_MS);
+        if (rc != 0)
+            return remote_error(s->what, rc);
+    }
+    return s->status;
+}
+
+/* propose through the SDK: PESSIMISTIC (nothing to predict for), resent
+ * after a reconnection or a transient rejection until the verdict comes. */
+static int propose_sdk(const remote *where, const options *opt, const char *client_id)
+{
+    json_t *args = NULL;
+    int status = parse_args(opt->positional[3], &args);
+    if (status != 0)
+        return status;
+    session s;
+    status = session_open(&s, "propose", where, client_id, opt->positional[1], opt);
+    if (status == 0) {
+        char kind[ARB_KIND_BYTES_MAX + 1];
+        int rc = arb_stream_name_valid(opt->positional[1], kind);
+        if (rc == 0)
+            rc = arb_client_propose(s.client, opt->positional[1], opt->positional[2], args,
+                                    ARB_POLICY_PESSIMISTIC, &s.client_seq);
+        status = rc == 0 ? session_wait(&s, opt->timeout_ms, NULL) : remote_error("propose", rc);
+    }
+    if (status < 0) {
+        remote_error("waiting for the outcome", ARB_ETIMEOUT);
+        fprintf(stderr,
+                "arbiter: it may still be decided; to retry it safely: --client-id %s "
+                "--client-seq %llu\n",
+                client_id, (unsigned long long)s.client_seq);
+        status = EXIT_ERROR;
+    }
+    arb_client_destroy(s.client);
+    json_decref(args);
+    return status;
+}
+
+/* propose with a fixed --client-seq or --expect: the SDK numbers its own
+ * proposals and takes no `expect`, so these go over the WebSocket client
+ * directly, as the CLI always did. */
 
 /* The next message as JSON: *message_out a new reference, *type_out its
  * "type" ("" when it has none). */
@@ -408,40 +766,24 @@ static int remote_open(const remote *where, const options *opt, const char *clie
     return status;
 }
 
-static bool valid_client_id(const char *id)
-{
-    size_t len = strnlen(id, ARB_CLIENT_ID_BYTES_MAX + 1);
-    if (len == 0 || len > ARB_CLIENT_ID_BYTES_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
-              (id[i] >= '0' && id[i] <= '9') || strchr("_.:@-", id[i]) != NULL))
-            return false;
-    return true;
-}
-
 /* The proposal from the command line; client_seq defaults to the wall clock
- * in ms (see the header comment: a new key every run). */
+ * in microseconds, as the SDK's does (see the header comment: a new key
+ * every run). */
 static int build_remote_command(const options *opt, const char *client_id, arb_command *command)
 {
-    char why[200];
     json_t *args = NULL;
-    const char *text = opt->positional[3];
-    int rc = arb_json_parse(text, strlen(text), ARB_ARGS_BYTES_MAX, &args, why, sizeof why);
-    if (rc != 0 || !json_is_object(args)) {
-        fprintf(stderr, "arbiter: JSON args: %s\n", rc != 0 ? why : "must be an object");
-        json_decref(args);
-        return EXIT_USAGE;
-    }
+    int status = parse_args(opt->positional[3], &args);
+    if (status != 0)
+        return status;
     uint64_t seq = opt->client_seq;
     if (seq == 0) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        seq = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+        seq = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
     }
     arb_command_init(command);
-    rc = arb_command_set(command, client_id, ARB_ROLE_USER, seq, opt->positional[1],
-                         opt->positional[2], args);
+    int rc = arb_command_set(command, client_id, ARB_ROLE_USER, seq, opt->positional[1],
+                             opt->positional[2], args);
     json_decref(args);
     command->has_expect = opt->has_expect;
     command->expect = opt->expect;
@@ -479,26 +821,14 @@ static int await_outcome(arb_ws_client *client, const options *opt, uint64_t cli
     return EXIT_ERROR;
 }
 
-static int cmd_propose(const options *opt)
+static int propose_direct(const remote *where, const options *opt, const char *client_id)
 {
-    if (opt->data_dir != NULL || opt->positional_count != 4)
-        return EXIT_USAGE;
-    char default_id[32];
-    snprintf(default_id, sizeof default_id, "cli-%ld", (long)getpid());
-    const char *client_id = opt->client_id != NULL ? opt->client_id : default_id;
-    if (!valid_client_id(client_id)) {
-        fprintf(stderr, "arbiter: --client-id: 1-64 bytes of A-Z a-z 0-9 _ . : @ -\n");
-        return EXIT_USAGE;
-    }
-    remote where;
     arb_command command;
-    int status = remote_parse(opt->positional[0], &where);
-    if (status == 0)
-        status = build_remote_command(opt, client_id, &command);
+    int status = build_remote_command(opt, client_id, &command);
     if (status != 0)
         return status;
     arb_ws_client *client = NULL;
-    status = remote_open(&where, opt, client_id, &client);
+    status = remote_open(where, opt, client_id, &client);
     if (status == 0) {
         arb_buf buf;
         arb_buf_init(&buf, ARB_WIRE_FRAME_BYTES_MAX);
@@ -513,80 +843,70 @@ static int cmd_propose(const options *opt)
     return status;
 }
 
-/* The stream name as one path segment: unreserved bytes and ':' and '@' as
- * they are, everything else %XX. */
-static int append_segment(arb_buf *url, const char *segment)
+static int cmd_propose(const options *opt)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    int rc = 0;
-    for (const unsigned char *p = (const unsigned char *)segment; rc == 0 && *p != '\0'; p++) {
-        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                     (*p >= '0' && *p <= '9') || strchr("-._~:@", *p) != NULL;
-        char escaped[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-        rc = plain ? arb_buf_append_char(url, (char)*p) : arb_buf_append(url, escaped, 3);
+    if (opt->data_dir != NULL || opt->positional_count != 4)
+        return EXIT_USAGE;
+    char default_id[32];
+    snprintf(default_id, sizeof default_id, "cli-%ld", (long)getpid());
+    const char *client_id = opt->client_id != NULL ? opt->client_id : default_id;
+    if (!valid_client_id(client_id)) {
+        fprintf(stderr, "arbiter: --client-id: 1-64 bytes of A-Z a-z 0-9 _ . : @ -\n");
+        return EXIT_USAGE;
     }
-    return rc;
+    remote where;
+    int status = remote_parse(opt->positional[0], &where);
+    if (status != 0)
+        return status;
+    if (opt->client_seq != 0 || opt->has_expect)
+        return propose_direct(&where, opt, client_id);
+    return propose_sdk(&where, opt, client_id);
 }
 
+static bool state_arrived(session *s)
+{
+    uint64_t version = 0;
+    json_t *state = arb_client_confirmed(s->client, s->stream, &version);
+    if (state == NULL)
+        return false;
+    json_t *out = json_pack("{s:s, s:I, s:O}", "stream", s->stream, "version", (json_int_t)version,
+                            "state", state);
+    json_decref(state);
+    if (out != NULL)
+        print_json(out);
+    json_decref(out);
+    s->status = out != NULL ? 0 : remote_error("state", ARB_ENOMEM);
+    return true;
+}
+
+/* state through the SDK: subscribe, and print the first confirmed state as
+ * GET /v1/streams/STREAM answers it: {"stream", "version", "state"}. */
 static int cmd_state_remote(const options *opt)
 {
     remote where;
     int status = remote_parse(opt->positional[0], &where);
     if (status != 0)
         return status;
-    arb_buf url;
-    arb_buf_init(&url, ARB_URL_BYTES_MAX);
-    int rc = arb_buf_append_str(&url, where.http_base);
-    if (rc == 0)
-        rc = arb_buf_append_str(&url, "/v1/streams/");
-    if (rc == 0)
-        rc = append_segment(&url, opt->positional[1]);
-    arb_http_response response;
-    memset(&response, 0, sizeof response);
-    if (rc == 0)
-        rc = arb_http_request(url.data, "GET", "Accept: application/json\r\n", NULL, 0,
-                              (int)opt->timeout_ms, &response);
-    if (rc != 0)
-        fprintf(stderr, "arbiter: state: GET %s: %s (%s)\n", url.data != NULL ? url.data : "",
-                arb_err_message(rc), arb_err_name(rc));
-    arb_buf_free(&url);
-    if (rc != 0)
-        return rc == ARB_EINVALID_ARGUMENT ? EXIT_USAGE : EXIT_ERROR;
-    char why[200];
-    json_t *body = NULL;
-    rc = arb_json_parse(response.body, response.body_len, ARB_HTTP_CLIENT_BODY_BYTES_MAX, &body,
-                        why, sizeof why);
-    if (response.status == 200 && rc == 0) {
-        print_json(body);
-        status = 0;
-    } else if (rc == 0 && json_is_string(json_object_get(body, "code"))) {
-        const char *message = json_string_value(json_object_get(body, "message"));
-        fprintf(stderr, "arbiter: state: %s (%s)\n", message != NULL ? message : "",
-                json_string_value(json_object_get(body, "code")));
-        status = EXIT_ERROR;
-    } else {
-        fprintf(stderr, "arbiter: state: HTTP %d from the server%s%s\n", response.status,
-                rc != 0 ? "; body not JSON: " : "", rc != 0 ? why : "");
-        status = EXIT_ERROR;
-    }
-    json_decref(body);
-    arb_http_response_clear(&response);
+    char client_id[32];
+    snprintf(client_id, sizeof client_id, "cli-state-%ld", (long)getpid());
+    session s;
+    status = session_open(&s, "state", &where, client_id, opt->positional[1], opt);
+    if (status != 0)
+        return status;
+    int rc = arb_client_subscribe(s.client, s.stream);
+    if (rc == ARB_EINVALID_ARGUMENT)
+        rc = ARB_EINVALID_STREAM; /* the one argument it checks */
+    status = rc == 0 ? session_wait(&s, opt->timeout_ms, state_arrived) : remote_error("state", rc);
+    if (status < 0)
+        status = remote_error("waiting for the state", ARB_ETIMEOUT);
+    arb_client_destroy(s.client);
     return status;
 }
 
-/* One snapshot or patch message, as one compact JSON line. */
-static void print_line(json_t *message)
-{
-    char *text = json_dumps(message, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (text != NULL) {
-        puts(text);
-        fflush(stdout);
-    }
-    free(text);
-}
-
-/* Print messages until SIGINT (0), a normal close by the server (0), or an
- * error (4). */
+/* tail --since N: the SDK subscribes from the state it holds, not from a
+ * seq the user names, so this stays on the WebSocket client: one
+ * connection, printing the server's messages as they come, until SIGINT or
+ * the server closes (0 for a normal close, 4 otherwise). */
 static int tail_loop(arb_ws_client *client)
 {
     for (;;) {
@@ -617,6 +937,57 @@ static int tail_loop(arb_ws_client *client)
     }
 }
 
+static int tail_since(const remote *where, const options *opt, const char *client_id)
+{
+    arb_ws_client *client = NULL;
+    int status = remote_open(where, opt, client_id, &client);
+    if (status != 0)
+        return status;
+    arb_buf buf;
+    arb_buf_init(&buf, ARB_WIRE_FRAME_BYTES_MAX);
+    int rc = arb_wire_encode_subscribe(&buf, opt->positional[1], true, opt->since);
+    status = rc == 0 ? send_buf(client, "subscribe", &buf) : EXIT_USAGE;
+    arb_buf_free(&buf);
+    if (status == 0)
+        status = tail_loop(client);
+    arb_ws_close(client);
+    return status;
+}
+
+/* tail through the SDK: a snapshot line, then a patch line per batch of
+ * confirmed events, across reconnections (the SDK resubscribes from the
+ * last seq it holds, so nothing is missed or repeated), until SIGINT. */
+static int tail_sdk(const remote *where, const options *opt, const char *client_id)
+{
+    session s;
+    int status = session_open(&s, "tail", where, client_id, opt->positional[1], opt);
+    if (status != 0)
+        return status;
+    int rc = arb_client_subscribe(s.client, s.stream);
+    if (rc == ARB_EINVALID_ARGUMENT)
+        rc = ARB_EINVALID_STREAM;
+    if (rc != 0)
+        status = remote_error("tail", rc);
+    int64_t connect_deadline = monotonic_ms() + (int64_t)opt->timeout_ms;
+    while (rc == 0 && s.status < 0 && !interrupted) {
+        if (!s.was_online && monotonic_ms() >= connect_deadline) {
+            s.status = connect_timed_out(&s);
+            break;
+        }
+        rc = arb_client_service(s.client, TAIL_POLL_MS);
+        if (rc != 0)
+            s.status = remote_error("tail", rc);
+        if (s.unexplained && !s.shown)
+            tail_snapshot(&s);
+        s.unexplained = false;
+        s.shown = false;
+    }
+    if (status == 0)
+        status = s.status >= 0 ? s.status : 0;
+    arb_client_destroy(s.client);
+    return status;
+}
+
 static int cmd_tail(const options *opt)
 {
     if (opt->data_dir != NULL || opt->positional_count != 2)
@@ -627,24 +998,8 @@ static int cmd_tail(const options *opt)
         return status;
     char client_id[32];
     snprintf(client_id, sizeof client_id, "cli-tail-%ld", (long)getpid());
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = on_interrupt; /* no SA_RESTART: a wait ends at once */
-    sigaction(SIGINT, &action, NULL);
-    sigaction(SIGTERM, &action, NULL);
-    arb_ws_client *client = NULL;
-    status = remote_open(&where, opt, client_id, &client);
-    if (status != 0)
-        return status;
-    arb_buf buf;
-    arb_buf_init(&buf, ARB_WIRE_FRAME_BYTES_MAX);
-    int rc = arb_wire_encode_subscribe(&buf, opt->positional[1], opt->has_since, opt->since);
-    status = rc == 0 ? send_buf(client, "subscribe", &buf) : EXIT_USAGE;
-    arb_buf_free(&buf);
-    if (status == 0)
-        status = tail_loop(client);
-    arb_ws_close(client);
-    return status;
+    catch_interrupts();
+    return opt->has_since ? tail_since(&where, opt, client_id) : tail_sdk(&where, opt, client_id);
 }
 
 int main(int argc, char **argv)

@@ -1,10 +1,13 @@
 /*
  * cli_test.c - the arbiter CLI as a user runs it: exec, state, log, streams,
  * verify, exit codes, malformed input, idempotent re-execution, and verify
- * naming the seq of an event edited on disk.
+ * naming the seq of an event edited on disk; and the remote commands
+ * (propose, state, tail) against the real arbiterd, tail across a restart.
  */
+#include "server.h"
 #include "support.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -231,6 +234,187 @@ static void test_arbiterd_expires_holds_and_stops_on_sigterm(void **state)
     assert_int_equal(arbiter(NULL, "verify", NULL, NULL, NULL, NULL, NULL), 0);
 }
 
+/* Run `arbiter ARGS...` (NULL-terminated, no --data); returns the exit
+ * status and the parsed stdout (NULL when it is not JSON). */
+static int arbiter_remote(json_t **out, const char *const args[])
+{
+    const char *argv[16] = {"arbiter"};
+    size_t n = 1;
+    for (size_t i = 0; args[i] != NULL && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    char *text = NULL;
+    int status = test_run_tool(&text, argv);
+    if (out != NULL) {
+        json_error_t error;
+        *out = json_loads(text, 0, &error);
+    }
+    free(text);
+    return status;
+}
+
+static void remote_deposit(const test_server *server, const char *amount_json)
+{
+    const char *args[] = {"propose",   server->http_url, "ledger:main", "deposit",
+                          amount_json, "--client-id",    "admin",       NULL};
+    assert_int_equal(arbiter_remote(NULL, args), 0);
+}
+
+/* The lines tail wrote to path so far, parsed; the last seq they reach. */
+static json_t *tail_lines(const char *path, uint64_t *last_seq_out)
+{
+    json_t *lines = json_array();
+    *last_seq_out = 0;
+    FILE *file = fopen(path, "r");
+    char line[65536];
+    while (file != NULL && fgets(line, sizeof line, file) != NULL) {
+        json_error_t error;
+        json_t *message = json_loads(line, 0, &error);
+        if (message == NULL)
+            break; /* a line still being written */
+        *last_seq_out = (uint64_t)json_integer_value(json_object_get(message, "seq"));
+        json_array_append_new(lines, message);
+    }
+    if (file != NULL)
+        fclose(file);
+    return lines;
+}
+
+/* Poll tail's output (bounded: 10 s) until it reaches seq. */
+static void tail_wait(const char *path, uint64_t seq)
+{
+    uint64_t last = 0;
+    for (int i = 0; i < 500 && last < seq; i++) {
+        json_decref(tail_lines(path, &last));
+        if (last < seq) {
+            struct timespec nap = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
+            nanosleep(&nap, NULL);
+        }
+    }
+    assert_true(last >= seq);
+}
+
+/* propose, state and tail over the wire: propose's outcome and exit codes,
+ * an idempotent retry with --client-seq, state as GET /v1/streams has it,
+ * and tail printing a snapshot then every event once, across a restart of
+ * the server. */
+static void test_remote_propose_state_tail(void **state)
+{
+    (void)state;
+    test_server server;
+    test_server_start(&server, dir, NULL);
+    const char *url = server.http_url;
+    json_t *out = NULL;
+    const char *open_a[] = {"propose",
+                            url,
+                            "ledger:main",
+                            "open_account",
+                            "{\"account\":\"a\",\"owner\":\"alice\",\"currency\":\"EUR\"}",
+                            "--client-id",
+                            "admin",
+                            NULL};
+    assert_int_equal(arbiter_remote(&out, open_a), 0);
+    assert_string_equal(json_string_value(json_object_get(out, "type")), "committed");
+    assert_int_equal(json_integer_value(json_object_get(out, "seq")), 1);
+    assert_int_equal(json_integer_value(json_object_get(out, "seq_last")), 1);
+    assert_true(json_is_false(json_object_get(out, "replay")));
+    json_decref(out);
+    /* A fixed --client-seq: the second run is the stored outcome. */
+    const char *open_b[] = {"propose",
+                            url,
+                            "ledger:main",
+                            "open_account",
+                            "{\"account\":\"b\",\"owner\":\"bob\",\"currency\":\"EUR\"}",
+                            "--client-id",
+                            "admin",
+                            "--client-seq",
+                            "7",
+                            NULL};
+    assert_int_equal(arbiter_remote(NULL, open_b), 0);
+    assert_int_equal(arbiter_remote(&out, open_b), 0);
+    assert_true(json_is_true(json_object_get(out, "replay")));
+    assert_int_equal(json_integer_value(json_object_get(out, "client_seq")), 7);
+    json_decref(out);
+    remote_deposit(&server, "{\"account\":\"a\",\"amount\":100}");
+    /* A rule rejection exits 1 and prints the code. */
+    const char *overdraw[] = {"propose",
+                              url,
+                              "ledger:main",
+                              "transfer",
+                              "{\"from\":\"a\",\"to\":\"b\",\"amount\":101}",
+                              "--client-id",
+                              "alice",
+                              NULL};
+    assert_int_equal(arbiter_remote(&out, overdraw), 1);
+    assert_string_equal(json_string_value(json_object_get(out, "type")), "rejected");
+    assert_string_equal(json_string_value(json_object_get(out, "code")), "INSUFFICIENT_FUNDS");
+    json_decref(out);
+    const char *read[] = {"state", url, "ledger:main", NULL};
+    assert_int_equal(arbiter_remote(&out, read), 0);
+    assert_string_equal(json_string_value(json_object_get(out, "stream")), "ledger:main");
+    assert_int_equal(json_integer_value(json_object_get(out, "version")), 3);
+    json_t *accounts = json_object_get(json_object_get(out, "state"), "accounts");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(accounts, "a"), "balance")),
+                     100);
+    json_decref(out);
+    const char *missing[] = {"state", url, "ledger:nope", NULL};
+    assert_int_equal(arbiter_remote(NULL, missing), 4);
+
+    /* tail, in the background, into a file. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tail.out", dir);
+    const char *bin_dir = getenv("ARB_BIN_DIR") != NULL ? getenv("ARB_BIN_DIR") : "build/bin";
+    char tool[4096];
+    snprintf(tool, sizeof tool, "%s/arbiter", bin_dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0)
+            _exit(127);
+        execl(tool, "arbiter", "tail", url, "ledger:main", (char *)NULL);
+        _exit(127);
+    }
+    tail_wait(path, 3);
+    remote_deposit(&server, "{\"account\":\"a\",\"amount\":1}");
+    tail_wait(path, 4);
+    assert_int_equal(test_server_stop(&server, SIGTERM), 0);
+    test_server_restart(&server);
+    remote_deposit(&server, "{\"account\":\"a\",\"amount\":2}");
+    remote_deposit(&server, "{\"account\":\"a\",\"amount\":3}");
+    tail_wait(path, 6);
+    assert_int_equal(kill(pid, SIGINT), 0);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* A snapshot at 3, then seqs 4, 5, 6, each once, in order. */
+    uint64_t last = 0;
+    json_t *lines = tail_lines(path, &last);
+    assert_int_equal(last, 6);
+    json_t *first = json_array_get(lines, 0);
+    assert_string_equal(json_string_value(json_object_get(first, "type")), "snapshot");
+    assert_int_equal(json_integer_value(json_object_get(first, "seq")), 3);
+    uint64_t seq = 3;
+    for (size_t i = 1; i < json_array_size(lines); i++) {
+        json_t *line = json_array_get(lines, i);
+        assert_string_equal(json_string_value(json_object_get(line, "type")), "patch");
+        size_t j;
+        json_t *event;
+        json_array_foreach (json_object_get(line, "events"), j, event) {
+            assert_int_equal(json_integer_value(json_object_get(event, "seq")), seq + 1);
+            assert_string_equal(json_string_value(json_object_get(event, "type")), "deposited");
+            seq++;
+        }
+    }
+    assert_int_equal(seq, 6);
+    json_decref(lines);
+    assert_int_equal(test_server_stop(&server, SIGTERM), 0);
+    char port_file[4200];
+    snprintf(port_file, sizeof port_file, "%s.port", dir);
+    unlink(port_file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +424,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verify_names_edited_seq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arbiterd_expires_holds_and_stops_on_sigterm, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_remote_propose_state_tail, setup, teardown),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
