@@ -70,6 +70,7 @@
 #include "core/canon.h"
 #include "core/log.h"
 #include "net/client.h"
+#include "rules/poker/eval.h"
 
 enum { EXIT_REJECTED = 1, EXIT_USAGE = 2, EXIT_CORRUPT = 3, EXIT_ERROR = 4 };
 
@@ -102,6 +103,7 @@ static void usage(void)
           "       arbiter log     --data DIR STREAM [--since N] [--limit N]\n"
           "       arbiter streams --data DIR\n"
           "       arbiter verify  --data DIR [--check-every N]\n"
+          "       arbiter poker eval   (lines of 5-7 cards on stdin, e.g. As Kd Qh Jc Ts 2d 3c)\n"
           "remote: URL is http://HOST:PORT of a running arbiterd\n"
           "       arbiter propose URL STREAM ACTION JSON [--client-id ID] [--client-seq N]\n"
           "                       [--expect VERSION] [--timeout-ms N]\n"
@@ -1002,8 +1004,91 @@ static int cmd_tail(const options *opt)
     return opt->has_since ? tail_since(&where, opt, client_id) : tail_sdk(&where, opt, client_id);
 }
 
+/* Poker. */
+
+/* One compact JSON line, keys in the order they were set. */
+static void print_json_line(const json_t *value)
+{
+    char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text != NULL)
+        puts(text);
+    free(text);
+}
+
+/* The longest line poker eval reads: seven cards and generous blanks. */
+#define POKER_LINE_BYTES_MAX 256
+
+/* One line of `arbiter poker eval`: the hand's JSON, or an error line. */
+static json_t *poker_eval_line(const char *line)
+{
+    uint8_t cards[ARB_POKER_HAND_CARDS_MAX];
+    size_t count = 0;
+    int rc = arb_poker_cards_parse(line, cards, ARB_POKER_HAND_CARDS_MAX, &count);
+    if (rc == 0 && count < ARB_POKER_HAND_CARDS_MIN)
+        rc = ARB_EINVALID_ARGUMENT;
+    if (rc != 0)
+        return json_pack("{s:s, s:s}", "error", arb_err_name(rc), "message",
+                         rc == ARB_EMALFORMED ? "a word is not a card (As, Td, 2c: rank "
+                                                "23456789TJQKA, suit cdhs)"
+                                              : "a hand is 5 to 7 different cards");
+    uint8_t best[ARB_POKER_BEST_CARDS];
+    uint32_t rank = arb_poker_best_five(cards, count, best);
+    json_t *five = json_array();
+    for (size_t i = 0; i < ARB_POKER_BEST_CARDS && five != NULL; i++) {
+        char text[ARB_POKER_CARD_TEXT_SIZE];
+        arb_poker_card_format(best[i], text);
+        json_array_append_new(five, json_string(text));
+    }
+    return json_pack("{s:s, s:I, s:o}", "category",
+                     arb_poker_category_name(arb_poker_category_of(rank)), "rank", (json_int_t)rank,
+                     "best", five);
+}
+
+/* arbiter poker eval: a JSON line per line of stdin (blank lines skipped);
+ * a line that is not a hand gets {"error","message"} and the exit status 4. */
+static int cmd_poker(int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[2], "eval") != 0)
+        return EXIT_USAGE;
+    int status = 0;
+    char line[POKER_LINE_BYTES_MAX + 2];
+    while (fgets(line, sizeof line, stdin) != NULL) {
+        size_t len = strlen(line);
+        bool whole = len > 0 && line[len - 1] == '\n';
+        if (!whole && !feof(stdin)) { /* too long: refuse it and skip its rest */
+            int c;
+            while ((c = getchar()) != EOF && c != '\n') {
+            }
+            json_t *error = json_pack("{s:s, s:s}", "error", "TOO_LARGE", "message",
+                                      "a line holds at most 256 bytes");
+            print_json_line(error);
+            json_decref(error);
+            status = EXIT_ERROR;
+            continue;
+        }
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (strspn(line, " \t") == len)
+            continue;
+        json_t *out = poker_eval_line(line);
+        if (out == NULL)
+            return EXIT_ERROR;
+        if (json_object_get(out, "error") != NULL)
+            status = EXIT_ERROR;
+        print_json_line(out);
+        json_decref(out);
+    }
+    return status;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "poker") == 0) {
+        int status = cmd_poker(argc, argv);
+        if (status == EXIT_USAGE)
+            usage();
+        return status;
+    }
     arb_log_set_level(ARB_LOG_WARN);
     options opt;
     if (argc < 2 || parse_options(argc, argv, &opt) != 0) {

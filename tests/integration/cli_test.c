@@ -415,6 +415,45 @@ static void test_remote_propose_state_tail(void **state)
     unlink(port_file);
 }
 
+/* arbiter poker eval: a JSON line per hand, in the input's order; a line
+ * that is not a hand gets an error line and the exit status 4. */
+static void test_poker_eval(void **state)
+{
+    (void)state;
+    char *tmp = test_mkdtemp("poker");
+    char input[1100], command[4200];
+    snprintf(input, sizeof input, "%s/hands", tmp);
+    FILE *file = fopen(input, "w");
+    assert_non_null(file);
+    fputs("As Kd Qh Jc Ts 2d 3c\n5s 4h 3c 2d As\n\nKs Kh Kd 9d 9c 2s\nAs Ks\nAx Kd Qh Jc Ts\n"
+          "2c 2d 2h 2s 3c 3d 3h\n",
+          file);
+    fclose(file);
+    const char *bin_dir = getenv("ARB_BIN_DIR") != NULL ? getenv("ARB_BIN_DIR") : "build/bin";
+    snprintf(command, sizeof command, "%s/arbiter poker eval < %s", bin_dir, input);
+    FILE *out = popen(command, "r");
+    assert_non_null(out);
+    static const char *const expected[] = {
+        "{\"category\":\"straight\",\"rank\":5863,\"best\":[\"As\",\"Kd\",\"Qh\",\"Jc\",\"Ts\"]}",
+        "{\"category\":\"straight\",\"rank\":5854,\"best\":[\"5s\",\"4h\",\"3c\",\"2d\",\"As\"]}",
+        "{\"category\":\"full_house\",\"rank\":7280,\"best\":[\"Ks\",\"Kh\",\"Kd\",\"9d\",\"9c\"]}",
+        "{\"error\":\"INVALID_ARGUMENT\",\"message\":\"a hand is 5 to 7 different cards\"}",
+        "{\"error\":\"MALFORMED\",",
+        "{\"category\":\"four_of_a_kind\",",
+    };
+    char line[512];
+    size_t n = 0;
+    while (fgets(line, sizeof line, out) != NULL) {
+        assert_true(n < sizeof expected / sizeof expected[0]);
+        assert_memory_equal(line, expected[n], strlen(expected[n]));
+        n++;
+    }
+    assert_int_equal(n, sizeof expected / sizeof expected[0]);
+    int status = pclose(out);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 4);
+    test_rmdir(tmp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +464,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_arbiterd_expires_holds_and_stops_on_sigterm, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_remote_propose_state_tail, setup, teardown),
+        cmocka_unit_test(test_poker_eval),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
