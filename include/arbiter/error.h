@@ -80,7 +80,24 @@
       "only the principal that made the reservation may do this")                                  \
     X(ARB_EITEM_EXISTS, -86, "ITEM_EXISTS", "an item with this sku already exists")                \
     X(ARB_ERESERVATION_CLOSED, -87, "RESERVATION_CLOSED",                                          \
-      "the reservation was already confirmed or released")
+      "the reservation was already confirmed or released")                                         \
+    /* Poker table rules (docs/poker.md). */                                                       \
+    X(ARB_EILLEGAL_TURN, -88, "ILLEGAL_TURN", "it is not this seat's turn to act")                 \
+    X(ARB_EILLEGAL_ACTION, -89, "ILLEGAL_ACTION", "the action is not legal at this point")         \
+    X(ARB_EINSUFFICIENT_STACK, -90, "INSUFFICIENT_STACK", "the stack does not cover the amount")   \
+    X(ARB_EBELOW_MIN_RAISE, -91, "BELOW_MIN_RAISE",                                                \
+      "a bet or raise must be at least the minimum raise")                                         \
+    X(ARB_ENOT_SEATED, -92, "NOT_SEATED", "the principal has no seat at this table")               \
+    X(ARB_ESEAT_TAKEN, -93, "SEAT_TAKEN", "the seat is occupied")                                  \
+    X(ARB_ETABLE_FULL, -94, "TABLE_FULL", "every seat is occupied")                                \
+    X(ARB_EBUY_IN_OUT_OF_RANGE, -95, "BUY_IN_OUT_OF_RANGE",                                        \
+      "the buy-in is outside the table's range")                                                   \
+    X(ARB_EHAND_IN_PROGRESS, -96, "HAND_IN_PROGRESS", "not while the seat is in a hand")           \
+    X(ARB_EUNPREDICTABLE, -97, "UNPREDICTABLE",                                                    \
+      "the outcome needs the server's cards or randomness")                                        \
+    X(ARB_ETABLE_NOT_CREATED, -98, "TABLE_NOT_CREATED", "the table has not been created")          \
+    X(ARB_ETABLE_EXISTS, -99, "TABLE_EXISTS", "the table was already created")                     \
+    X(ARB_EALREADY_SEATED, -100, "ALREADY_SEATED", "the principal already has a seat here")
 
 enum arb_error {
     ARB_OK = 0,

@@ -195,6 +195,25 @@
 /* Item display names. */
 #define ARB_INVENTORY_NAME_BYTES_MAX 256
 
+/* Poker domain (table streams, docs/poker.md). */
+
+/* Seats at one table: heads-up to a full ring game. The state is a fixed
+ * array of this many seats. */
+#define ARB_POKER_SEATS_MIN 2
+#define ARB_POKER_SEATS_MAX 10
+/* Largest blind, ante or buy-in, in chips. Chips on a table never exceed
+ * the chips ever bought in, which is kept at most ARB_JSON_INT_MAX
+ * (OVERFLOW otherwise). */
+#define ARB_POKER_CHIPS_MAX 1000000000000LL
+/* Longest turn clock and disconnect grace, seconds. */
+#define ARB_POKER_TURN_S_MAX 3600
+#define ARB_POKER_GRACE_S_MAX 3600
+#define ARB_POKER_GRACE_S_DEFAULT 90
+/* The table's name (echoed from create_table). */
+#define ARB_POKER_TABLE_NAME_BYTES_MAX 64
+/* The server seed of one hand (the deck is derived from it). */
+#define ARB_POKER_SEED_BYTES 32
+
 _Static_assert(ARB_KIND_BYTES_MAX < ARB_STREAM_NAME_BYTES_MAX, "a stream name holds its kind");
 _Static_assert(ARB_LEDGER_BATCH_ITEMS_MAX <= ARB_DECISION_EVENTS_MAX,
                "a ledger batch emits one event per item");
@@ -229,5 +248,9 @@ _Static_assert(ARB_INVENTORY_CART_ITEMS_MAX *(6 * ARB_INVENTORY_SKU_BYTES_MAX + 
 _Static_assert(6 * (ARB_INVENTORY_SKU_BYTES_MAX + ARB_INVENTORY_NAME_BYTES_MAX) + 256 <=
                    ARB_ARGS_BYTES_MAX,
                "an item_added event (every byte escaped) fits an event");
+_Static_assert(2 * ARB_POKER_SEATS_MAX + 8 <= 52,
+               "the hole cards, three burns and a board of five come from one deck");
+_Static_assert(ARB_POKER_SEATS_MAX * ARB_POKER_CHIPS_MAX <= ARB_JSON_INT_MAX,
+               "a full table of the largest buy-ins is an exact JSON integer");
 
 #endif

@@ -100,6 +100,13 @@ int arb__draft_fold(arb_client *client, arb__follow *stream, const arb_event *ev
         }
         stream->version = events[i].seq;
         folded++;
+        /* This client's own proposal, in confirmed before its verdict came:
+         * the replay must not apply it a second time. */
+        if (strcmp(events[i].client_id, client->me.id) == 0) {
+            arb__pending *own = arb__client_find_pending(client, events[i].client_seq);
+            if (own != NULL && strcmp(own->command.stream, stream->name) == 0)
+                own->folded = true;
+        }
     }
     /* Events this viewer may not see leave gaps: the patch's seq is the
      * stream's version all the same. */
@@ -133,8 +140,14 @@ static int clone_confirmed(arb_client *client, arb__follow *stream, void **state
 static int predict(arb_client *client, arb__follow *stream, void *draft, uint64_t *version,
                    arb__pending *pending)
 {
+    /* The server's clock as the client estimates it, kept in the range the
+     * rules accept whatever the offset the welcome gave. */
+    int64_t now = arb__client_now_ms();
+    int64_t offset = client->clock_offset_ms;
+    int64_t estimate =
+        offset > ARB__CLIENT_SERVER_TIME_MAX - now ? ARB__CLIENT_SERVER_TIME_MAX : now + offset;
     arb_ctx ctx = {
-        .now_ms = arb__client_now_ms() + client->clock_offset_ms,
+        .now_ms = estimate < 0 ? 0 : estimate,
         .next_seq = *version + 1,
         .version = *version,
     };
@@ -174,7 +187,7 @@ static int rebuild(arb_client *client, arb__follow *stream)
             if (strcmp(p->command.stream, stream->name) != 0 || p->policy != ARB_POLICY_OPTIMISTIC)
                 continue;
             p->applied = false;
-            if (p->predicted_code == ARB_ECORRUPT)
+            if (p->predicted_code == ARB_ECORRUPT || p->folded)
                 continue;
             if (draft == NULL) {
                 int rc = clone_confirmed(client, stream, &draft);

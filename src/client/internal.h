@@ -25,6 +25,11 @@
 #include "core/buf.h"
 #include "net/client.h"
 
+/* The latest server_time a welcome may carry: past it the clock is not
+ * believed (the rules' deadlines are computed from now + a duration, kept
+ * below 2^53 with room). */
+#define ARB__CLIENT_SERVER_TIME_MAX (ARB_JSON_INT_MAX / 4)
+
 /* A proposal in the outbox, in the order it was made. */
 typedef struct arb__pending {
     struct arb__pending *prev;
@@ -33,6 +38,7 @@ typedef struct arb__pending {
     arb_policy policy;
     bool sent;          /* on the current connection, verdict awaited */
     bool applied;       /* in its stream's draft */
+    bool folded;        /* its own events are already in confirmed (patch before verdict) */
     int predicted_code; /* the prediction's rejection, or 0 */
 } arb__pending;
 

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "arbiter/error.h"
@@ -29,13 +30,14 @@ struct arb__outbox {
     sqlite3_stmt *bump;
 };
 
-static const char *const schema[] = {
-    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS outbox(client_seq INTEGER PRIMARY KEY, stream TEXT NOT NULL,"
-    " action TEXT NOT NULL, args TEXT NOT NULL, expect INTEGER, policy INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS views(stream TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
-    " view TEXT NOT NULL) WITHOUT ROWID",
-};
+/* Created with the owner and the counter in one transaction, so that a
+ * database is either empty or a whole outbox. */
+static const char schema[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID;"
+    " CREATE TABLE outbox(client_seq INTEGER PRIMARY KEY, stream TEXT NOT NULL,"
+    " action TEXT NOT NULL, args TEXT NOT NULL, expect INTEGER, policy INTEGER NOT NULL);"
+    " CREATE TABLE views(stream TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
+    " view TEXT NOT NULL) WITHOUT ROWID;";
 
 static int fail(arb__outbox *outbox, const char *what)
 {
@@ -87,10 +89,66 @@ static int meta_get(arb__outbox *outbox, const char *key, char *text, size_t siz
     return result;
 }
 
+/* PRAGMA user_version: 0 for a database no one has written, else its
+ * schema's version; -1 when it cannot be read. */
+static int user_version(arb__outbox *outbox)
+{
+    sqlite3_stmt *stmt;
+    int version = -1;
+    if (sqlite3_prepare_v2(outbox->db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW)
+        version = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+    return version;
+}
+
+/* Whether the database holds any table at all. */
+static int has_tables(arb__outbox *outbox, bool *any)
+{
+    sqlite3_stmt *stmt;
+    if (sqlite3_prepare_v2(outbox->db, "SELECT count(*) FROM sqlite_master", -1, &stmt, NULL) !=
+        SQLITE_OK)
+        return sqlite3_errcode(outbox->db) == SQLITE_NOTADB ? ARB_ECORRUPT : fail(outbox, "read");
+    int rc = sqlite3_step(stmt);
+    *any = rc == SQLITE_ROW && sqlite3_column_int(stmt, 0) > 0;
+    sqlite3_finalize(stmt);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return sqlite3_errcode(outbox->db) == SQLITE_NOTADB ? ARB_ECORRUPT : fail(outbox, "read");
+}
+
+/* An outbox (user_version OUTBOX_FORMAT), or an empty database to make one
+ * of (*fresh); anything else (another application's database) is not ours
+ * to write. */
+static int check_schema(arb__outbox *outbox, bool *fresh)
+{
+    bool any;
+    int rc = has_tables(outbox, &any);
+    if (rc != 0)
+        return rc;
+    int version = user_version(outbox);
+    *fresh = version == 0 && !any;
+    if (version == OUTBOX_FORMAT || *fresh)
+        return 0;
+    arb_log(ARB_LOG_WARN, "client outbox", "not an outbox (user_version %d%s)", version,
+            any ? ", other tables" : "");
+    return ARB_ECORRUPT;
+}
+
+/* A file shorter than SQLite's 100-byte header is a truncated database, not
+ * a new one (a new outbox is created by SQLite at its full first page). */
+static int check_file(const char *path)
+{
+    struct stat st;
+    if (path == NULL || stat(path, &st) != 0)
+        return 0; /* in memory, or not there yet: created */
+    return st.st_size == 0 || st.st_size >= 100 ? 0 : ARB_ECORRUPT;
+}
+
 /* First open: record the owner and seed the counter, in one transaction. */
 static int create(arb__outbox *outbox, const char *client_id)
 {
-    char sql[512];
+    char sql[1024];
     uint64_t seed = clock_us();
     if (seed > (uint64_t)ARB_JSON_INT_MAX / 2)
         seed = 0; /* a clock this far off: start low rather than near the top */
@@ -98,10 +156,11 @@ static int create(arb__outbox *outbox, const char *client_id)
     if (quoted == NULL)
         return ARB_ENOMEM;
     snprintf(sql, sizeof sql,
-             "BEGIN IMMEDIATE; INSERT INTO meta VALUES('client_id', %s);"
+             "BEGIN IMMEDIATE; %s PRAGMA user_version = %d;"
+             " INSERT INTO meta VALUES('client_id', %s);"
              " INSERT INTO meta VALUES('last_client_seq', %llu);"
              " INSERT INTO meta VALUES('format', %d); COMMIT",
-             quoted, (unsigned long long)seed, OUTBOX_FORMAT);
+             schema, OUTBOX_FORMAT, quoted, (unsigned long long)seed, OUTBOX_FORMAT);
     sqlite3_free(quoted);
     int rc = exec(outbox, sql);
     if (rc != 0)
@@ -114,11 +173,6 @@ static int check_owner(arb__outbox *outbox, const char *client_id)
     char owner[ARB_CLIENT_ID_BYTES_MAX + 1];
     int64_t format, last;
     int rc = meta_get(outbox, "client_id", owner, sizeof owner, NULL);
-    if (rc == ARB_ENOTFOUND) {
-        rc = create(outbox, client_id);
-        if (rc == 0)
-            rc = meta_get(outbox, "client_id", owner, sizeof owner, NULL);
-    }
     if (rc == 0)
         rc = meta_get(outbox, "format", NULL, 0, &format);
     if (rc == 0)
@@ -157,8 +211,9 @@ int arb__outbox_open(const char *path, const char *client_id, arb__outbox **out)
     if (outbox == NULL)
         return ARB_ENOMEM;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = 0;
-    if (sqlite3_open_v2(path != NULL ? path : ":memory:", &outbox->db, flags, NULL) != SQLITE_OK)
+    int rc = check_file(path);
+    if (rc == 0 &&
+        sqlite3_open_v2(path != NULL ? path : ":memory:", &outbox->db, flags, NULL) != SQLITE_OK)
         rc = outbox->db != NULL ? fail(outbox, "open") : ARB_ENOMEM;
     if (rc == 0) {
         sqlite3_busy_timeout(outbox->db, OUTBOX_BUSY_TIMEOUT_MS);
@@ -166,10 +221,13 @@ int arb__outbox_open(const char *path, const char *client_id, arb__outbox **out)
     }
     if (rc == 0)
         rc = exec(outbox, "PRAGMA synchronous = FULL");
-    for (size_t i = 0; i < sizeof schema / sizeof schema[0] && rc == 0; i++)
-        rc = exec(outbox, schema[i]);
     if (rc == ARB_EIO && sqlite3_errcode(outbox->db) == SQLITE_NOTADB)
         rc = ARB_ECORRUPT;
+    bool fresh = false;
+    if (rc == 0)
+        rc = check_schema(outbox, &fresh);
+    if (rc == 0 && fresh)
+        rc = create(outbox, client_id);
     if (rc == 0)
         rc = check_owner(outbox, client_id);
     if (rc == 0)
@@ -245,6 +303,14 @@ int arb__outbox_remove(arb__outbox *outbox, uint64_t client_seq)
 static int row_command(sqlite3_stmt *stmt, const char *client_id, arb_command *command,
                        arb_policy *policy)
 {
+    static const int types[] = {SQLITE_INTEGER, SQLITE_TEXT, SQLITE_TEXT,
+                                SQLITE_TEXT,    -1,          SQLITE_INTEGER};
+    for (int i = 0; i < 6; i++)
+        if (types[i] != -1 && sqlite3_column_type(stmt, i) != types[i])
+            return ARB_ECORRUPT;
+    int expect_type = sqlite3_column_type(stmt, 4);
+    if (expect_type != SQLITE_NULL && expect_type != SQLITE_INTEGER)
+        return ARB_ECORRUPT;
     const char *stream = (const char *)sqlite3_column_text(stmt, 1);
     const char *action = (const char *)sqlite3_column_text(stmt, 2);
     const char *args_text = (const char *)sqlite3_column_text(stmt, 3);

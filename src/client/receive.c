@@ -152,7 +152,7 @@ static void on_patch(arb_client *client, const json_t *message)
     if (rc != 0) {
         report(client, rc, "a patch that does not fit the confirmed state; resubscribing");
         resubscribe(client, stream);
-    } else {
+    } else if (stream->confirmed != NULL) { /* only events that folded in */
         size_t first = 0;
         while (first < count && events[first].seq <= before)
             first++;
@@ -232,34 +232,40 @@ static void on_rejected(arb_client *client, const json_t *message)
     decided(client, client_seq, &outcome, json_is_object(snapshot) ? snapshot : NULL, version);
 }
 
+/* One result of a sync_result into outcome; false when malformed. */
+static bool sync_item(const json_t *result, uint64_t *client_seq, arb_client_outcome *outcome)
+{
+    *outcome = (arb_client_outcome){.message = ""};
+    const char *status = get_string(result, "status");
+    if (!get_u64(result, "client_seq", client_seq) || status == NULL)
+        return false;
+    outcome->committed = strcmp(status, "committed") == 0;
+    outcome->result = json_object_get(result, "result");
+    if (json_is_null(outcome->result))
+        outcome->result = NULL;
+    return outcome->committed ? get_u64(result, "seq", &outcome->seq_first) &&
+                                    get_u64(result, "seq_last", &outcome->seq_last)
+                              : strcmp(status, "rejected") == 0 && rejection(result, outcome);
+}
+
+/* Every result is checked before any is applied: a malformed sync_result
+ * changes nothing. */
 static void on_sync_result(arb_client *client, const json_t *message)
 {
     const json_t *results = json_object_get(message, "results");
-    if (!json_is_array(results)) {
-        report(client, ARB_EMALFORMED, "a sync_result without results");
-        return;
-    }
     size_t i;
     const json_t *result;
+    uint64_t client_seq;
+    arb_client_outcome outcome;
+    bool ok = json_is_array(results);
+    json_array_foreach (results, i, result)
+        ok = ok && sync_item(result, &client_seq, &outcome);
+    if (!ok) {
+        report(client, ARB_EMALFORMED, "a sync_result with a malformed result");
+        return;
+    }
     json_array_foreach (results, i, result) {
-        arb_client_outcome outcome = {.message = ""};
-        uint64_t client_seq;
-        const char *status = get_string(result, "status");
-        if (!get_u64(result, "client_seq", &client_seq) || status == NULL) {
-            report(client, ARB_EMALFORMED, "a sync result without client_seq or status");
-            return;
-        }
-        outcome.committed = strcmp(status, "committed") == 0;
-        outcome.result = json_is_null(json_object_get(result, "result"))
-                             ? NULL
-                             : json_object_get(result, "result");
-        bool ok = outcome.committed ? get_u64(result, "seq", &outcome.seq_first) &&
-                                          get_u64(result, "seq_last", &outcome.seq_last)
-                                    : rejection(result, &outcome);
-        if (!ok) {
-            report(client, ARB_EMALFORMED, "a sync result without its fields");
-            return;
-        }
+        sync_item(result, &client_seq, &outcome);
         decided(client, client_seq, &outcome, NULL, 0);
     }
 }
@@ -292,6 +298,12 @@ static void on_welcome(arb_client *client, const json_t *message)
     uint64_t server_time;
     if (client->state != ARB_CLIENT_CONNECTING || !get_u64(message, "server_time", &server_time)) {
         report(client, ARB_EMALFORMED, "an unexpected welcome");
+        return;
+    }
+    if (server_time > ARB__CLIENT_SERVER_TIME_MAX) {
+        /* Far beyond any clock: the rules' time arithmetic must never see it. */
+        report(client, ARB_EMALFORMED, "a welcome whose server_time is out of range");
+        arb__client_drop(client, ARB_EMALFORMED);
         return;
     }
     client->clock_offset_ms = (int64_t)server_time - arb__client_now_ms();

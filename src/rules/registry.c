@@ -9,10 +9,12 @@
 #include "arbiter/rules.h"
 #include "rules/inventory/inventory.h"
 #include "rules/ledger/ledger.h"
+#include "rules/poker/poker.h"
 
 static const arb_rules *const builtin_rules[] = {
     &arb_rules_ledger,
     &arb_rules_inventory,
+    &arb_rules_poker,
 };
 
 const arb_rules *arb_rules_find(const char *kind)

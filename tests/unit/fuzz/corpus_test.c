@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../../../fuzz/client_fuzz.c"
 #include "../../../fuzz/event_canon_fuzz.c"
 #include "../../../fuzz/http_fuzz.c"
 #include "../../../fuzz/inventory_decide_fuzz.c"
@@ -47,6 +48,7 @@ static const corpus_target targets[] = {
     {"http", arb_fuzz_http},
     {"inventory_decide", arb_fuzz_inventory_decide},
     {"inventory_snapshot", arb_fuzz_inventory_snapshot},
+    {"client", arb_fuzz_client},
 };
 
 static bool is_dir(const char *path)

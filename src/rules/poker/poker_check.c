@@ -1,0 +1,157 @@
+/*
+ * poker_check.c - check: the table's invariants, verified from scratch.
+ *
+ *   - chips: every stack, bet and the pot are >= 0, and stacks + bets + pot
+ *     == chips_in - chips_out (chips are neither created nor lost); during
+ *     a hand the dealt seats' commitments sum to pot + bets + awarded;
+ *   - seats: an occupied seat has a player, no player sits twice, a free
+ *     seat holds no chips; outside a hand no seat is in one and nothing is
+ *     bet;
+ *   - the hand: its dealt seats number dealt_count >= 2, the board has the
+ *     street's count of cards, the seat to act is open, every known card
+ *     (hole cards, board) appears once.
+ *
+ * On a partial state the same holds (unknown cards are simply not known).
+ * Returns 0, or ARB_ECORRUPT with the first broken invariant in why.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "rules/poker/poker_internal.h"
+
+static int check_seats(const arb__poker_state *state, char *why, size_t why_size)
+{
+    const arb__poker_config *c = &state->config;
+    for (int i = 0; i < c->seat_count; i++) {
+        const arb__poker_seat *s = &state->seats[i];
+        if (s->stack < 0 || s->bet < 0 || s->committed < 0)
+            return arb__rules_corrupt(why, why_size, "seat %d holds negative chips", i);
+        if (s->occupied != (s->player[0] != '\0'))
+            return arb__rules_corrupt(why, why_size, "seat %d: occupied but no player", i);
+        if (!s->occupied && (s->stack != 0 || s->sitting_out))
+            return arb__rules_corrupt(why, why_size, "free seat %d holds a stack", i);
+        for (int j = 0; s->occupied && j < i; j++)
+            if (state->seats[j].occupied && strcmp(state->seats[j].player, s->player) == 0)
+                return arb__rules_corrupt(why, why_size, "player %s sits twice", s->player);
+        if (!state->hand_active && (s->in_hand || s->bet != 0 || s->committed != 0))
+            return arb__rules_corrupt(why, why_size, "seat %d is in a hand between hands", i);
+        if (!s->in_hand && (s->bet != 0 || s->committed != 0 || s->folded || s->all_in))
+            return arb__rules_corrupt(why, why_size, "seat %d bets outside the hand", i);
+        /* Once pots are paid an all-in seat may hold chips again. */
+        if (s->in_hand && !s->folded && s->all_in != (s->stack == 0) &&
+            (state->awarded == 0 || !s->all_in))
+            return arb__rules_corrupt(why, why_size, "seat %d: all_in does not fit its stack", i);
+        if (s->in_hand && !s->folded && !s->occupied)
+            return arb__rules_corrupt(why, why_size, "seat %d is live but empty", i);
+    }
+    for (int i = c->seat_count; i < ARB_POKER_SEATS_MAX; i++)
+        if (state->seats[i].occupied || state->seats[i].in_hand)
+            return arb__rules_corrupt(why, why_size, "seat %d is past the table's seats", i);
+    return 0;
+}
+
+static int check_chips(const arb__poker_state *state, char *why, size_t why_size)
+{
+    int64_t on_table = state->pot, bets = 0, committed = 0;
+    for (int i = 0; i < state->config.seat_count; i++) {
+        on_table += state->seats[i].stack + state->seats[i].bet;
+        bets += state->seats[i].bet;
+        committed += state->seats[i].committed;
+    }
+    if (state->pot < 0 || state->awarded < 0 || state->chips_out < 0 ||
+        state->chips_in < state->chips_out || state->chips_in > ARB_JSON_INT_MAX)
+        return arb__rules_corrupt(why, why_size, "chip counters out of range");
+    if (on_table != state->chips_in - state->chips_out)
+        return arb__rules_corrupt(why, why_size,
+                                  "chips on the table %" PRId64 " != bought in %" PRId64
+                                  " - taken away %" PRId64,
+                                  on_table, state->chips_in, state->chips_out);
+    if (state->hand_active && committed != state->pot + bets + state->awarded)
+        return arb__rules_corrupt(why, why_size,
+                                  "committed %" PRId64 " != pot + bets + awarded %" PRId64,
+                                  committed, state->pot + bets + state->awarded);
+    if (!state->hand_active && (state->pot != 0 || bets != 0))
+        return arb__rules_corrupt(why, why_size, "chips in the pot between hands");
+    return 0;
+}
+
+static int check_cards(const arb__poker_state *state, char *why, size_t why_size)
+{
+    bool seen[ARB_POKER_DECK_CARDS] = {false};
+    for (int b = 0; b < state->board_count; b++) {
+        if (state->board[b] >= ARB_POKER_DECK_CARDS || seen[state->board[b]])
+            return arb__rules_corrupt(why, why_size, "board card %d repeated", b);
+        seen[state->board[b]] = true;
+    }
+    for (int i = 0; state->hand_active && i < state->config.seat_count; i++) {
+        const arb__poker_seat *s = &state->seats[i];
+        if (!s->in_hand || !s->cards_known)
+            continue;
+        for (int k = 0; k < ARB__POKER_HOLE_CARDS; k++) {
+            if (s->cards[k] >= ARB_POKER_DECK_CARDS || seen[s->cards[k]])
+                return arb__rules_corrupt(why, why_size, "seat %d holds a card twice dealt", i);
+            seen[s->cards[k]] = true;
+        }
+    }
+    if (state->deck_known) {
+        bool in_deck[ARB_POKER_DECK_CARDS] = {false};
+        for (int k = 0; k < ARB_POKER_DECK_CARDS; k++) {
+            if (state->deck[k] >= ARB_POKER_DECK_CARDS || in_deck[state->deck[k]])
+                return arb__rules_corrupt(why, why_size, "the deck repeats a card");
+            in_deck[state->deck[k]] = true;
+        }
+    }
+    return 0;
+}
+
+static int check_hand(const arb__poker_state *state, char *why, size_t why_size)
+{
+    static const int board_cards[] = {0, 3, 4, 5};
+    if (!state->hand_active)
+        return state->to_act == -1 ? 0 : arb__rules_corrupt(why, why_size, "a turn between hands");
+    int dealt = arb__poker_count(state, arb__poker_is_dealt);
+    if (dealt != state->dealt_count || dealt < 2)
+        return arb__rules_corrupt(why, why_size, "%d seats dealt, %d counted", dealt,
+                                  state->dealt_count);
+    if ((unsigned)state->street > ARB__POKER_RIVER ||
+        state->board_count != board_cards[state->street])
+        return arb__rules_corrupt(why, why_size, "the board does not fit the street");
+    if (state->button < 0 || state->button >= state->config.seat_count || state->posted < 0 ||
+        state->posted > 2 || state->min_raise < state->config.big_blind || state->current_bet < 0)
+        return arb__rules_corrupt(why, why_size, "the hand's counters are out of range");
+    if (state->to_act != -1 && (state->to_act < 0 || state->to_act >= state->config.seat_count ||
+                                !arb__poker_is_open(&state->seats[state->to_act])))
+        return arb__rules_corrupt(why, why_size, "the seat to act cannot act");
+    if (state->posted == 2 && (state->to_act == -1) != arb__poker_round_complete(state))
+        return arb__rules_corrupt(why, why_size, "the turn does not fit the round");
+    if (!state->partial && (!state->deck_known || !state->seed_known))
+        return arb__rules_corrupt(why, why_size, "the server's state lacks the deck");
+    return 0;
+}
+
+int arb__poker_check(const void *state_void, char *why, size_t why_size)
+{
+    const arb__poker_state *state = state_void;
+    ARB_ASSERT(state != NULL);
+    if (!state->created) {
+        for (int i = 0; i < ARB_POKER_SEATS_MAX; i++)
+            if (state->seats[i].occupied)
+                return arb__rules_corrupt(why, why_size, "seated at a table not created");
+        if (state->chips_in != 0 || state->hand_active)
+            return arb__rules_corrupt(why, why_size, "chips at a table not created");
+        return 0;
+    }
+    const arb__poker_config *c = &state->config;
+    if (c->seat_count < ARB_POKER_SEATS_MIN || c->seat_count > ARB_POKER_SEATS_MAX ||
+        c->small_blind < 1 || c->big_blind < c->small_blind || c->ante < 0 || c->buy_in_min < 1 ||
+        c->buy_in_max < c->buy_in_min)
+        return arb__rules_corrupt(why, why_size, "the table's configuration is out of range");
+    int rc = check_seats(state, why, why_size);
+    if (rc == 0)
+        rc = check_chips(state, why, why_size);
+    if (rc == 0)
+        rc = check_cards(state, why, why_size);
+    if (rc == 0)
+        rc = check_hand(state, why, why_size);
+    return rc;
+}

@@ -1,0 +1,220 @@
+/*
+ * poker_internal.h - the No-Limit Hold'em table's state and the rules of
+ * play shared by the files of src/rules/poker/ (and read by its unit test).
+ *
+ * The module is split by role:
+ *   poker.c           the rules table, evolve (one function per event), redact, clone
+ *   poker_play.c      the rules of play: turns, legal moves, rounds, pots, the deck
+ *   poker_decide.c    decide: actions, arguments, and the automatic dealer
+ *   poker_snapshot.c  view, snapshot save/load, view_load
+ *   poker_check.c     check (the chip invariant and the shape of a hand)
+ *
+ * The state is one fixed-size struct (no allocation beyond it), so a copy is
+ * a memcpy. decide works on such a copy: every event it emits is applied to
+ * the copy at once by the same evolve the engine runs, and the dealer reads
+ * the copy to choose the next event (blinds, streets, showdown, awards, the
+ * next hand). So what decide emits always evolves, and the rules of play
+ * live in one place (poker_play.c) that both read.
+ *
+ * A hand's life:
+ *
+ *   no hand --hand_started--> posting --posted(big)--> betting round
+ *   betting round --acted...--> round complete --bet_returned?-->
+ *       street_dealt (flop, turn, river) --> next betting round
+ *       or, after the river or with one live player: cards_shown / mucked,
+ *       pot_awarded (one per pot) --> hand_ended --> no hand
+ *
+ * Chips (check() verifies; the effects keep it): the chips on the table,
+ * every seat's stack and bet plus the pot, equal chips_in - chips_out (what
+ * players bought in with, less what they left with). During a hand every
+ * dealt seat's committed (chips it put in this hand) sums to pot + bets +
+ * awarded (what pot_awarded events have paid out so far).
+ *
+ * Partial states. view_load builds a player's state from their view: the
+ * deck, the seed and the other players' hole cards are unknown
+ * (deck_known, seed_known, a seat's cards_known false). Evolve then takes
+ * cards from the events as redact shows them (a shown hand, a street),
+ * and decide rejects with UNPREDICTABLE whatever needs what it lacks.
+ */
+#ifndef ARB_RULES_POKER_INTERNAL_H
+#define ARB_RULES_POKER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arbiter/limits.h"
+#include "arbiter/rules.h"
+#include "core/assert.h"
+#include "rules/common.h"
+#include "rules/poker/eval.h"
+
+/* The snapshot format written by this code. */
+#define ARB__POKER_SNAPSHOT_FORMAT 1
+#define ARB__POKER_BOARD_CARDS 5
+#define ARB__POKER_HOLE_CARDS 2
+/* BLAKE2b-256 of the seed and the hand's identity. */
+#define ARB__POKER_COMMITMENT_BYTES 32
+/* Hex of a seed or commitment with its NUL. */
+#define ARB__POKER_HEX_SIZE (2 * 32 + 1)
+
+typedef enum arb__poker_street {
+    ARB__POKER_PREFLOP = 0,
+    ARB__POKER_FLOP = 1,
+    ARB__POKER_TURN = 2,
+    ARB__POKER_RIVER = 3,
+} arb__poker_street;
+
+/* The player actions of a betting round, in the order of docs/poker.md. */
+typedef enum arb__poker_action {
+    ARB__POKER_FOLD = 0,
+    ARB__POKER_CHECK = 1,
+    ARB__POKER_CALL = 2,
+    ARB__POKER_BET = 3,
+    ARB__POKER_RAISE = 4,
+    ARB__POKER_ALL_IN = 5,
+    ARB__POKER_ACTION_COUNT = 6,
+} arb__poker_action;
+
+typedef struct arb__poker_seat {
+    /* Who sits here: player is "" when the seat is free. */
+    bool occupied;
+    char player[ARB_CLIENT_ID_BYTES_MAX + 1];
+    int64_t stack;    /* chips behind, not in play */
+    bool sitting_out; /* dealt out of the next hands until sit_in */
+    uint64_t version; /* seq of the last event that changed the seat */
+    /* The current (or last) hand. A seat whose player left after folding
+     * keeps these until the hand ends, so no one may sit there before. */
+    bool in_hand;   /* dealt into the hand */
+    bool folded;    /* folded (or left) */
+    bool all_in;    /* stack 0 while in the hand */
+    bool acted;     /* acted since the last full bet or raise of the round */
+    bool may_raise; /* the betting is open to it (false after a short all-in) */
+    bool shown;     /* its cards are public */
+    bool mucked;    /* at showdown, did not show */
+    bool cards_known;
+    uint8_t cards[ARB__POKER_HOLE_CARDS];
+    int64_t bet;       /* chips in front of it this round */
+    int64_t committed; /* chips it put in this hand (antes, blinds, bets) */
+} arb__poker_seat;
+
+typedef struct arb__poker_config {
+    char table[ARB_POKER_TABLE_NAME_BYTES_MAX + 1];
+    int seat_count;
+    int64_t small_blind, big_blind, ante;
+    int64_t buy_in_min, buy_in_max;
+    int64_t turn_s, grace_s;
+} arb__poker_config;
+
+typedef struct arb__poker_state {
+    bool created;
+    arb__poker_config config;
+    int64_t chips_in;  /* bought in, ever (sat and topped_up) */
+    int64_t chips_out; /* taken away, ever (left) */
+    uint64_t hands;    /* hands started; the current or last one's number */
+    int button;        /* -1 before the first hand */
+    /* The hand. */
+    bool hand_active;
+    int posted;       /* 0 none, 1 small blind posted, 2 big blind posted */
+    int antes_posted; /* antes posted so far (they come before the blinds) */
+    int small_seat, big_seat;
+    int dealt_count; /* players dealt in */
+    arb__poker_street street;
+    int to_act;          /* the seat to act, -1 when nobody is */
+    int last_aggressor;  /* the last full or short bet or raise of this round, -1 */
+    int64_t pot;         /* chips collected from finished rounds and antes */
+    int64_t awarded;     /* paid out of this hand's pots so far */
+    int64_t current_bet; /* the bet to call this round */
+    int64_t min_raise;   /* the largest full bet or raise this round (>= big blind) */
+    int board_count;
+    uint8_t board[ARB__POKER_BOARD_CARDS];
+    uint8_t commitment[ARB__POKER_COMMITMENT_BYTES];
+    bool deck_known;
+    uint8_t deck[ARB_POKER_DECK_CARDS];
+    bool seed_known;    /* the server holds it, or hand_ended revealed it */
+    bool seed_revealed; /* hand_ended published it */
+    uint8_t seed[ARB_POKER_SEED_BYTES];
+    /* view_load: a player's state (see "Partial states"); viewer is "" for a
+     * spectator's. */
+    bool partial;
+    char viewer[ARB_CLIENT_ID_BYTES_MAX + 1];
+    arb__poker_seat seats[ARB_POKER_SEATS_MAX];
+} arb__poker_state;
+
+/* poker.c */
+int arb__poker_evolve(arb__poker_state *state, const arb_event *event);
+/* Whether viewer sees every card (NULL: the engine itself, or the system). */
+bool arb__poker_sees_everything(const arb_principal *viewer);
+
+/* poker_play.c: the rules of play. Pure functions of the state. */
+const char *arb__poker_action_name(arb__poker_action action);
+bool arb__poker_action_from_name(const char *name, arb__poker_action *action_out);
+const char *arb__poker_street_name(arb__poker_street street);
+/* The first seat after from (clockwise, from excluded, wrapping; from may be
+ * -1) for which want holds, or -1. */
+int arb__poker_next_seat(const arb__poker_state *state, int from,
+                         bool (*want)(const arb__poker_seat *seat));
+bool arb__poker_is_active(const arb__poker_seat *seat); /* may be dealt in */
+bool arb__poker_is_dealt(const arb__poker_seat *seat);  /* in the hand */
+bool arb__poker_is_live(const arb__poker_seat *seat);   /* in the hand, not folded */
+bool arb__poker_is_open(const arb__poker_seat *seat);   /* live and not all in */
+int arb__poker_count(const arb__poker_state *state, bool (*want)(const arb__poker_seat *seat));
+/* The seat of player, or -1. */
+int arb__poker_seat_of(const arb__poker_state *state, const char *player);
+/* Whether the betting round is over (nobody is left to act). */
+bool arb__poker_round_complete(const arb__poker_state *state);
+/* Recompute to_act after seat from acted (or the round began after from). */
+void arb__poker_update_turn(arb__poker_state *state, int from);
+
+/* A move resolved against the state: the chips it adds and the seat's bet
+ * after it. */
+typedef struct arb__poker_move {
+    int64_t chips;
+    int64_t to;
+} arb__poker_move;
+/* Whether seat (the one to act) may make action with amount (the bet's
+ * amount or the raise's to; 0 for the others): 0 with the move, or
+ * ARB_EILLEGAL_ACTION, ARB_EINSUFFICIENT_STACK, ARB_EBELOW_MIN_RAISE. */
+int arb__poker_move_resolve(const arb__poker_state *state, int seat, arb__poker_action action,
+                            int64_t amount, arb__poker_move *move_out);
+/* Apply a resolved move of the seat to act. */
+void arb__poker_move_apply(arb__poker_state *state, int seat, arb__poker_action action,
+                           const arb__poker_move *move);
+/* The uncalled part of the highest bet, and whose it is: 0 when none. */
+int64_t arb__poker_uncalled(const arb__poker_state *state, int *seat_out);
+/* Move every bet into the pot and open a new round (street already set). */
+void arb__poker_collect_bets(arb__poker_state *state);
+/* The deck's index of board card i (0..4), with n players dealt: the hole
+ * cards come first (2n), then a burn before the flop, the turn and the river. */
+int arb__poker_board_index(int dealt_count, int board_card);
+/* The dealing order: seats from the one after the button, dealt ones only.
+ * Returns their number. */
+int arb__poker_deal_order(const arb__poker_state *state, int order_out[ARB_POKER_SEATS_MAX]);
+/* The deck derived from a seed (docs/poker.md, "Provable fairness"). */
+void arb__poker_deck_from_seed(const uint8_t seed[ARB_POKER_SEED_BYTES],
+                               uint8_t deck_out[ARB_POKER_DECK_CARDS]);
+/* BLAKE2b-256 commitment of the seed to (stream, hand). */
+void arb__poker_commitment(const char *stream, uint64_t hand,
+                           const uint8_t seed[ARB_POKER_SEED_BYTES],
+                           uint8_t commitment_out[ARB__POKER_COMMITMENT_BYTES]);
+void arb__poker_hex(const uint8_t *bytes, size_t len, char *out);
+bool arb__poker_unhex(const char *text, uint8_t *bytes, size_t len);
+/* A JSON array of exactly count distinct card strings into cards. */
+bool arb__poker_json_cards(const json_t *array, size_t count, uint8_t *cards);
+json_t *arb__poker_cards_json(const uint8_t *cards, size_t count);
+
+/* poker_decide.c */
+void arb__poker_decide(const void *state, const arb_command *command, const arb_ctx *ctx,
+                       arb_decision *decision);
+
+/* poker_snapshot.c */
+json_t *arb__poker_view(const void *state, const arb_principal *viewer);
+int arb__poker_snapshot_save(const void *state, json_t **snapshot_out);
+int arb__poker_snapshot_load(const json_t *snapshot, uint64_t seq, void **state_out,
+                             const arb_timer_sink *timers);
+int arb__poker_view_load(const json_t *view, uint64_t seq, const arb_principal *viewer,
+                         void **state_out);
+
+/* poker_check.c */
+int arb__poker_check(const void *state, char *why, size_t why_size);
+
+#endif
