@@ -340,7 +340,8 @@ static int64_t monotonic_ms(void)
 /* Where a remote command goes: the WebSocket URL, from the http:// URL the
  * user gave. */
 typedef struct remote {
-    char ws_url[ARB_URL_BYTES_MAX + 1]; /* ws://HOST:PORT[/BASE]/ */
+    char http_base[ARB_URL_BYTES_MAX + 1]; /* http://HOST:PORT[/BASE], no trailing '/' */
+    char ws_url[ARB_URL_BYTES_MAX + 1];    /* ws://HOST:PORT[/BASE]/ */
 } remote;
 
 static int remote_parse(const char *text, remote *out)
@@ -355,9 +356,11 @@ static int remote_parse(const char *text, remote *out)
     while (base_len > 0 && url.target[base_len - 1] == '/')
         base_len--;
     bool ipv6 = strchr(url.host, ':') != NULL;
-    int n = snprintf(out->ws_url, sizeof out->ws_url, "ws://%s%s%s:%d%.*s/", ipv6 ? "[" : "",
+    int n = snprintf(out->http_base, sizeof out->http_base, "http://%s%s%s:%d%.*s", ipv6 ? "[" : "",
                      url.host, ipv6 ? "]" : "", url.port, (int)base_len, url.target);
-    if (n < 0 || (size_t)n >= sizeof out->ws_url) {
+    int m = snprintf(out->ws_url, sizeof out->ws_url, "ws://%s%s%s:%d%.*s/", ipv6 ? "[" : "",
+                     url.host, ipv6 ? "]" : "", url.port, (int)base_len, url.target);
+    if (n < 0 || m < 0 || (size_t)n >= sizeof out->http_base || (size_t)m >= sizeof out->ws_url) {
         fprintf(stderr, "arbiter: %s: URL too long\n", text);
         return EXIT_USAGE;
     }
@@ -865,43 +868,66 @@ static int cmd_propose(const options *opt)
     return propose_sdk(&where, opt, client_id);
 }
 
-static bool state_arrived(session *s)
+/* One path segment, percent-encoded where it must be. */
+static int append_segment(arb_buf *url, const char *segment)
 {
-    uint64_t version = 0;
-    json_t *state = arb_client_confirmed(s->client, s->stream, &version);
-    if (state == NULL)
-        return false;
-    json_t *out = json_pack("{s:s, s:I, s:O}", "stream", s->stream, "version", (json_int_t)version,
-                            "state", state);
-    json_decref(state);
-    if (out != NULL)
-        print_json(out);
-    json_decref(out);
-    s->status = out != NULL ? 0 : remote_error("state", ARB_ENOMEM);
-    return true;
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = 0;
+    for (const unsigned char *p = (const unsigned char *)segment; rc == 0 && *p != '\0'; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || strchr("-._~:@", *p) != NULL;
+        char escaped[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+        rc = plain ? arb_buf_append_char(url, (char)*p) : arb_buf_append(url, escaped, 3);
+    }
+    return rc;
 }
 
-/* state through the SDK: subscribe, and print the first confirmed state as
- * GET /v1/streams/STREAM answers it: {"stream", "version", "state"}. */
+/* state: GET /v1/streams/STREAM, printed as it comes (the durable state as
+ * this client may see it). A plain read needs no draft, so it does not go
+ * through the SDK. */
 static int cmd_state_remote(const options *opt)
 {
     remote where;
     int status = remote_parse(opt->positional[0], &where);
     if (status != 0)
         return status;
-    char client_id[32];
-    snprintf(client_id, sizeof client_id, "cli-state-%ld", (long)getpid());
-    session s;
-    status = session_open(&s, "state", &where, client_id, opt->positional[1], opt);
-    if (status != 0)
-        return status;
-    int rc = arb_client_subscribe(s.client, s.stream);
-    if (rc == ARB_EINVALID_ARGUMENT)
-        rc = ARB_EINVALID_STREAM; /* the one argument it checks */
-    status = rc == 0 ? session_wait(&s, opt->timeout_ms, state_arrived) : remote_error("state", rc);
-    if (status < 0)
-        status = remote_error("waiting for the state", ARB_ETIMEOUT);
-    arb_client_destroy(s.client);
+    arb_buf url;
+    arb_buf_init(&url, ARB_URL_BYTES_MAX);
+    int rc = arb_buf_append_str(&url, where.http_base);
+    if (rc == 0)
+        rc = arb_buf_append_str(&url, "/v1/streams/");
+    if (rc == 0)
+        rc = append_segment(&url, opt->positional[1]);
+    arb_http_response response;
+    memset(&response, 0, sizeof response);
+    if (rc == 0)
+        rc = arb_http_request(url.data, "GET", "Accept: application/json\r\n", NULL, 0,
+                              (int)opt->timeout_ms, &response);
+    if (rc != 0)
+        fprintf(stderr, "arbiter: state: GET %s: %s (%s)\n", url.data != NULL ? url.data : "",
+                arb_err_message(rc), arb_err_name(rc));
+    arb_buf_free(&url);
+    if (rc != 0)
+        return rc == ARB_EINVALID_ARGUMENT ? EXIT_USAGE : EXIT_ERROR;
+    char why[200];
+    json_t *body = NULL;
+    rc = arb_json_parse(response.body, response.body_len, ARB_HTTP_CLIENT_BODY_BYTES_MAX, &body,
+                        why, sizeof why);
+    if (response.status == 200 && rc == 0) {
+        print_json(body);
+        status = 0;
+    } else if (rc == 0 && json_is_string(json_object_get(body, "code"))) {
+        const char *message = json_string_value(json_object_get(body, "message"));
+        fprintf(stderr, "arbiter: state: %s (%s)\n", message != NULL ? message : "",
+                json_string_value(json_object_get(body, "code")));
+        status = EXIT_ERROR;
+    } else {
+        fprintf(stderr, "arbiter: state: HTTP %d from the server%s%s\n", response.status,
+                rc != 0 ? "; body not JSON: " : "", rc != 0 ? why : "");
+        status = EXIT_ERROR;
+    }
+    json_decref(body);
+    arb_http_response_clear(&response);
     return status;
 }
 
