@@ -32,6 +32,9 @@ int arb_fuzz_http(const uint8_t *data, size_t size);
 int arb_fuzz_inventory_decide(const uint8_t *data, size_t size);
 int arb_fuzz_inventory_snapshot(const uint8_t *data, size_t size);
 int arb_fuzz_client(const uint8_t *data, size_t size);
+int arb_fuzz_poker_decide(const uint8_t *data, size_t size);
+int arb_fuzz_poker_snapshot(const uint8_t *data, size_t size);
+int arb_fuzz_poker_cards(const uint8_t *data, size_t size);
 
 #ifdef ARB_LIBFUZZER
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

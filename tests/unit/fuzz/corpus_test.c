@@ -26,6 +26,9 @@
 #include "../../../fuzz/inventory_snapshot_fuzz.c"
 #include "../../../fuzz/json_fuzz.c"
 #include "../../../fuzz/ledger_decide_fuzz.c"
+#include "../../../fuzz/poker_cards_fuzz.c"
+#include "../../../fuzz/poker_decide_fuzz.c"
+#include "../../../fuzz/poker_snapshot_fuzz.c"
 #include "../../../fuzz/snapshot_fuzz.c"
 #include "../../../fuzz/wire_fuzz.c"
 
@@ -49,6 +52,9 @@ static const corpus_target targets[] = {
     {"inventory_decide", arb_fuzz_inventory_decide},
     {"inventory_snapshot", arb_fuzz_inventory_snapshot},
     {"client", arb_fuzz_client},
+    {"poker_decide", arb_fuzz_poker_decide},
+    {"poker_snapshot", arb_fuzz_poker_snapshot},
+    {"poker_cards", arb_fuzz_poker_cards},
 };
 
 static bool is_dir(const char *path)
