@@ -60,6 +60,13 @@ bench:
 fuzz:
 	@$(DEPS_OK) && fuzz/run $(or $(FUZZ_SECONDS),60)
 
+# The crash harness, long: CYCLES kill-restart-check cycles (default 1000),
+# SEED to repeat a run's random choices.
+.PHONY: crash-test
+crash-test:
+	@$(DEPS_OK) && $(MAKE) --no-print-directory build $(CRASH) && \
+	    $(CRASH) --bin $(BUILD)/bin --cycles $(or $(CYCLES),1000) $(if $(SEED),--seed $(SEED))
+
 build: $(LIB) $(TOOLS) $(EXAMPLES)
 
 build-tests: build $(TESTS)
@@ -90,9 +97,26 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $< $(TEST_SUPPORT_OBJ) $(LIB) $(LDFLAGS_ALL) $(CMOCKA_LIBS) -o $@
 
+# The crash harness (tests/crash/crash.c, docs/reliability.md): a program,
+# not a cmocka test; tests/run runs it short, `make crash-test` long.
+CRASH := $(BUILD)/tests/crash/crash
+build-tests: $(CRASH)
+$(CRASH): $(BUILD)/obj/tests/crash/crash.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $< $(LIB) $(LDFLAGS_ALL) -o $@
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $< $(LIB) $(LDFLAGS_ALL) -o $@
+
+# The storage fault tests' LD_PRELOAD shim (tests/faults/faultfs.c), built
+# without $(SAN): the test preloads it into arbiterd (under ASan ahead of its
+# runtime; the TSan build skips the write faults).
+FAULTFS := $(BUILD)/lib/faultfs.so
+build-tests: $(FAULTFS)
+$(FAULTFS): tests/faults/faultfs.c tests/faults/faultfs.h
+	@mkdir -p $(@D)
+	$(CC) -std=c17 -D_GNU_SOURCE $(OPT) $(WARNINGS) -fPIC -shared $< -o $@ -ldl
 
 FORMAT_FILES = $(shell find include src tools tests bench fuzz examples -name '*.[ch]' 2>/dev/null)
 
