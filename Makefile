@@ -1,7 +1,8 @@
 # arbiter - build, test, run.
 #
 # Entry points (each installs missing Debian packages first, through
-# scripts/install-deps): all, run, test, test-asan, test-tsan, bench, fuzz.
+# scripts/install-deps): all, run, test, test-asan, test-tsan, bench, fuzz,
+# crash-test.
 # Everything is built under $(BUILD) (build/ by default; build/asan and
 # build/tsan for the sanitizer runs), so the variants never mix objects.
 
