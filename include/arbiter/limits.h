@@ -250,7 +250,7 @@ _Static_assert(6 * (ARB_INVENTORY_SKU_BYTES_MAX + ARB_INVENTORY_NAME_BYTES_MAX) 
                "an item_added event (every byte escaped) fits an event");
 _Static_assert(2 * ARB_POKER_SEATS_MAX + 8 <= 52,
                "the hole cards, three burns and a board of five come from one deck");
-_Static_assert(ARB_POKER_SEATS_MAX * ARB_POKER_CHIPS_MAX <= ARB_JSON_INT_MAX,
+_Static_assert(ARB_POKER_SEATS_MAX *ARB_POKER_CHIPS_MAX <= ARB_JSON_INT_MAX,
                "a full table of the largest buy-ins is an exact JSON integer");
 
 #endif
