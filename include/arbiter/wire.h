@@ -209,6 +209,12 @@ int arb_wire_encode_propose(arb_buf *buf, const arb_command *command);
  * false. */
 int arb_wire_encode_subscribe(arb_buf *buf, const char *stream, bool has_since, uint64_t since);
 
+/* {"type":"unsubscribe","stream"}. */
+int arb_wire_encode_unsubscribe(arb_buf *buf, const char *stream);
+
+/* {"type":"ping"}. */
+int arb_wire_encode_ping(arb_buf *buf);
+
 /* {"type":"sync"[,"atomic":true],"proposals":[{"client_seq","stream",
  *  "action","args"[,"expect"]}...]}: commands[0..count), 1 <= count <=
  * ARB_WIRE_SYNC_PROPOSALS_MAX. A buffer whose max is the frame bound tells

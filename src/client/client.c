@@ -153,6 +153,12 @@ int arb__client_send_frame(arb_client *client)
     return rc;
 }
 
+void arb__client_send_unsubscribe(arb_client *client, const char *stream)
+{
+    if (client->ws != NULL && arb_wire_encode_unsubscribe(&client->frame, stream) == 0)
+        arb__client_send_frame(client);
+}
+
 static void connect_if_due(arb_client *client, int64_t now)
 {
     if (client->ws != NULL || !client->want_online || !client->has_url ||
@@ -276,8 +282,8 @@ static void keep_alive(arb_client *client, int64_t now)
     }
     if (now - client->last_heard_ms >= interval && now - client->last_ping_ms >= interval) {
         client->last_ping_ms = now;
-        arb_buf_append_str(&client->frame, "{\"type\":\"ping\"}");
-        arb__client_send_frame(client);
+        if (arb_wire_encode_ping(&client->frame) == 0)
+            arb__client_send_frame(client);
     }
 }
 
@@ -639,14 +645,8 @@ int arb_client_unsubscribe(arb_client *client, const char *name)
     arb__follow *stream = name != NULL ? arb__draft_find(client, name) : NULL;
     int rc = stream != NULL ? 0 : ARB_ENOTFOUND;
     if (stream != NULL) {
-        if (stream->subscribed && client->ws != NULL) {
-            json_t *message = json_pack("{s:s, s:s}", "type", "unsubscribe", "stream", name);
-            char *text = message != NULL ? json_dumps(message, JSON_COMPACT) : NULL;
-            if (text != NULL && arb_buf_append_str(&client->frame, text) == 0)
-                arb__client_send_frame(client);
-            free(text);
-            json_decref(message);
-        }
+        if (stream->subscribed)
+            arb__client_send_unsubscribe(client, name);
         arb__outbox_forget_view(client->outbox, name);
         arb__draft_clear(stream);
     }

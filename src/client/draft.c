@@ -217,9 +217,12 @@ int arb__draft_refresh(arb_client *client, arb__follow *stream)
     if (stream->confirmed != NULL)
         rc = rebuild(client, stream);
     else
-        for (arb__pending *p = client->head; p != NULL; p = p->next)
-            if (strcmp(p->command.stream, stream->name) == 0)
-                p->applied = false, p->predicted_code = 0;
+        for (arb__pending *p = client->head; p != NULL; p = p->next) {
+            if (strcmp(p->command.stream, stream->name) == 0) {
+                p->applied = false;
+                p->predicted_code = 0;
+            }
+        }
     if (rc == 0)
         stream->draft_dirty = false;
     return rc;

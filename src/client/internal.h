@@ -95,6 +95,8 @@ struct arb_client {
 int64_t arb__client_now_ms(void);
 /* Send the frame in client->frame; a failure drops the connection. */
 int arb__client_send_frame(arb_client *client);
+/* Tell the server to stop sending stream (nothing when offline). */
+void arb__client_send_unsubscribe(arb_client *client, const char *stream);
 /* Lose the connection (code: why), schedule the next attempt. */
 void arb__client_drop(arb_client *client, int code);
 arb__pending *arb__client_find_pending(arb_client *client, uint64_t client_seq);

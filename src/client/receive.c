@@ -109,13 +109,7 @@ static int events_parse(const json_t *array, const char *stream, arb_event **eve
 static void resubscribe(arb_client *client, arb__follow *stream)
 {
     stream->subscribed = false;
-    arb_buf_reset(&client->frame);
-    if (client->ws != NULL &&
-        arb_buf_append_str(&client->frame, "{\"type\":\"unsubscribe\",\"stream\":") == 0 &&
-        arb_buf_append_char(&client->frame, '"') == 0 &&
-        arb_buf_append_str(&client->frame, stream->name) == 0 &&
-        arb_buf_append_str(&client->frame, "\"}") == 0)
-        arb__client_send_frame(client);
+    arb__client_send_unsubscribe(client, stream->name);
 }
 
 static void on_snapshot(arb_client *client, const json_t *message)

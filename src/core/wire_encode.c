@@ -361,6 +361,21 @@ int arb_wire_encode_hello(arb_buf *buf, const char *client_id, uint64_t resume)
     return wire_end(buf, start, rc);
 }
 
+int arb_wire_encode_unsubscribe(arb_buf *buf, const char *stream)
+{
+    size_t start = buf->len;
+    int rc = wire_begin(buf, "unsubscribe");
+    if (rc == 0)
+        rc = wire_key_string(buf, "stream", stream);
+    return wire_end(buf, start, rc);
+}
+
+int arb_wire_encode_ping(arb_buf *buf)
+{
+    size_t start = buf->len;
+    return wire_end(buf, start, wire_begin(buf, "ping"));
+}
+
 /* A proposal's fields after the first key (propose and sync items). */
 static int wire_proposal_fields(arb_buf *buf, const arb_command *command)
 {

@@ -449,6 +449,9 @@ static void test_encode_small(void **state)
                 "{\"type\":\"hello\",\"proto\":1,\"client_id\":\"alice\",\"resume\":12}");
     expect_text(&buf, arb_wire_encode_subscribe(&buf, "ledger:main", true, 0),
                 "{\"type\":\"subscribe\",\"stream\":\"ledger:main\",\"since\":0}");
+    expect_text(&buf, arb_wire_encode_unsubscribe(&buf, "ledger:main"),
+                "{\"type\":\"unsubscribe\",\"stream\":\"ledger:main\"}");
+    expect_text(&buf, arb_wire_encode_ping(&buf), "{\"type\":\"ping\"}");
     arb_buf_free(&buf);
 }
 
