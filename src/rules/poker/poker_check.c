@@ -8,8 +8,9 @@
  *     seat holds no chips; outside a hand no seat is in one and nothing is
  *     bet;
  *   - the hand: its dealt seats number dealt_count >= 2, the board has the
- *     street's count of cards, the seat to act is open, every known card
- *     (hole cards, board) appears once.
+ *     street's count of cards, no bet is past the bet to call, there is a
+ *     seat to act (an open one) exactly while the blinds are in and the
+ *     round is open, every known card (hole cards, board) appears once.
  *
  * On a partial state the same holds (unknown cards are simply not known).
  * Returns 0, or ARB_ECORRUPT with the first broken invariant in why.
@@ -122,7 +123,16 @@ static int check_hand(const arb__poker_state *state, char *why, size_t why_size)
     if (state->to_act != -1 && (state->to_act < 0 || state->to_act >= state->config.seat_count ||
                                 !arb__poker_is_open(&state->seats[state->to_act])))
         return arb__rules_corrupt(why, why_size, "the seat to act cannot act");
-    if (state->posted == 2 && (state->to_act == -1) != arb__poker_round_complete(state))
+    /* The bet to call is set when the big blind is in, and nobody has bet
+     * past it (a returned bet only lowers one). */
+    for (int i = 0; i < state->config.seat_count; i++)
+        if (state->posted < 2 ? state->current_bet != 0 : state->seats[i].bet > state->current_bet)
+            return arb__rules_corrupt(why, why_size, "seat %d bets past the bet to call", i);
+    /* Nobody acts before both blinds are in (the dealer posts them in the
+     * decision that starts the hand); after, a turn exactly while the
+     * round is open. */
+    if (state->posted < 2 ? state->to_act != -1
+                          : (state->to_act == -1) != arb__poker_round_complete(state))
         return arb__rules_corrupt(why, why_size, "the turn does not fit the round");
     if (!state->partial && (!state->deck_known || !state->seed_known))
         return arb__rules_corrupt(why, why_size, "the server's state lacks the deck");
