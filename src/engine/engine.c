@@ -2,10 +2,12 @@
  * engine.c - opening a data directory (recovery), closing it, and reading
  * state and events.
  *
- * Recovery, per stream: load the newest snapshot if there is one, then replay
- * every later event through its rules, checking seq contiguity and the hash
- * chain (replay.c); a stream whose replay ends short of its stored head, or
- * whose invariants fail afterwards, stops the start with a message naming the
+ * Recovery, per stream: load the newest snapshot if there is one, check the
+ * hash chain of the events it stands for (read and hashed, not applied),
+ * then replay every later event through its rules, checking seq contiguity
+ * and the chain (replay.c). So a changed event anywhere in the log, a
+ * stream whose replay ends short of its stored head, or one whose
+ * invariants fail afterwards stops the start with a message naming the
  * stream and seq. A corrupt log is never served.
  */
 #include <stdio.h>
@@ -98,14 +100,16 @@ static void load_snapshot(recovery *r, arb__stream *stream)
     stream->snapshot_bytes = len;
 }
 
-static int head_hash_of(void *user, const arb_event *event, const char *data_json, size_t len)
+/* The events the snapshot stands for: not applied, but chained, so that a
+ * changed event anywhere in the log stops the start (replay.c). */
+static int chain_one(void *user, const arb_event *event, const char *data_json, size_t len)
 {
-    (void)data_json;
-    (void)len;
-    arb__stream *stream = user;
-    memcpy(stream->head_hash, event->hash, ARB_HASH_BYTES);
-    stream->seq = event->seq;
-    return 0;
+    recovery *r = user;
+    uint64_t expected = r->stream->seq + 1;
+    int rc = arb__chain_event(r->stream, event, data_json, len, &r->scratch, r->why, sizeof r->why);
+    if (rc != 0)
+        r->failed_seq = event->seq > expected ? expected : event->seq;
+    return rc;
 }
 
 static int recover_stream(recovery *r, arb__stream *stream, uint64_t head_seq)
@@ -117,10 +121,9 @@ static int recover_stream(recovery *r, arb__stream *stream, uint64_t head_seq)
     load_snapshot(r, stream);
     int rc = 0;
     if (stream->snapshot_seq > 0)
-        rc = store->ops->events(store, stream->name, stream->snapshot_seq - 1, 1, head_hash_of,
-                                stream);
+        rc = store->ops->events(store, stream->name, 0, stream->snapshot_seq, chain_one, r);
     if (rc == 0 && stream->seq != stream->snapshot_seq) {
-        snprintf(r->why, sizeof r->why, "the snapshot's last event is missing");
+        snprintf(r->why, sizeof r->why, "events the snapshot stands for are missing");
         r->failed_seq = stream->snapshot_seq;
         rc = ARB_ECORRUPT;
     }
@@ -216,6 +219,14 @@ int arb_engine_open(const arb_engine_config *config, arb_engine **engine_out)
         rc = engine->store->ops->streams(engine->store, load_stream, &r);
     if (rc == 0)
         rc = engine->store->ops->clients(engine->store, load_client, engine);
+    /* A server must not decide again what it already answered: the keys
+     * that find the answers are checked before anything is served. */
+    if (rc == 0 && !engine->read_only) {
+        rc = engine->store->ops->check(engine->store, r.why, sizeof r.why);
+        if (rc != 0)
+            arb_log(ARB_LOG_ERROR, "recovery failed", "data=%s why=\"%s\"", config->data_dir,
+                    r.why);
+    }
     arb_buf_free(&r.scratch);
     if (rc == 0 && !engine->read_only)
         rc = arb__committer_start(&engine->committer, engine->store);

@@ -164,9 +164,12 @@ const arb__timer *arb__timers_peek(const arb__timer_heap *heap);
 /* Remove the earliest timer into *timer_out (the caller then owns its args). */
 void arb__timers_pop(arb__timer_heap *heap, arb__timer *timer_out);
 
-/* Replay (replay.c): check one stored event against the chain and apply it.
- * The event's data is parsed from data_json; on success the stream's seq and
- * head hash advance. ARB_ECORRUPT with why filled otherwise. */
+/* Replay (replay.c). chain: check one stored event against the chain, seq
+ * and hash only (its data is not parsed). replay: chain it, then parse its
+ * data from data_json and apply it. On success the stream's seq and head hash
+ * advance; otherwise they stay and it is ARB_ECORRUPT with why filled. */
+int arb__chain_event(arb__stream *stream, const arb_event *stored, const char *data_json,
+                     size_t data_json_len, arb_buf *scratch, char *why, size_t why_size);
 int arb__replay_event(arb__stream *stream, const arb_event *stored, const char *data_json,
                       size_t data_json_len, const arb_timer_sink *timers, arb_buf *scratch,
                       char *why, size_t why_size);

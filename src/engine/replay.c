@@ -49,9 +49,8 @@ void arb__stream_free(arb__stream *stream)
     free(stream);
 }
 
-int arb__replay_event(arb__stream *stream, const arb_event *stored, const char *data_json,
-                      size_t data_json_len, const arb_timer_sink *timers, arb_buf *scratch,
-                      char *why, size_t why_size)
+int arb__chain_event(arb__stream *stream, const arb_event *stored, const char *data_json,
+                     size_t data_json_len, arb_buf *scratch, char *why, size_t why_size)
 {
     if (strcmp(stored->stream, stream->name) != 0 || stored->seq != stream->seq + 1) {
         snprintf(why, why_size, "expected seq %llu, found %llu (a gap or a duplicate)",
@@ -70,6 +69,23 @@ int arb__replay_event(arb__stream *stream, const arb_event *stored, const char *
         snprintf(why, why_size, "hash mismatch: the event or one before it was altered");
         return ARB_ECORRUPT;
     }
+    stream->seq = stored->seq;
+    memcpy(stream->head_hash, hash, ARB_HASH_BYTES);
+    return 0;
+}
+
+int arb__replay_event(arb__stream *stream, const arb_event *stored, const char *data_json,
+                      size_t data_json_len, const arb_timer_sink *timers, arb_buf *scratch,
+                      char *why, size_t why_size)
+{
+    /* Chained first, then applied; a refusal leaves seq and hash as they
+     * were. */
+    uint64_t seq_before = stream->seq;
+    uint8_t hash_before[ARB_HASH_BYTES];
+    memcpy(hash_before, stream->head_hash, ARB_HASH_BYTES);
+    int rc = arb__chain_event(stream, stored, data_json, data_json_len, scratch, why, why_size);
+    if (rc != 0)
+        return rc;
     arb_event event = *stored;
     char parse_why[160];
     rc = arb_json_parse(data_json, data_json_len, ARB_EVENT_BYTES_MAX, &event.data, parse_why,
@@ -77,16 +93,18 @@ int arb__replay_event(arb__stream *stream, const arb_event *stored, const char *
     if (rc != 0 || !json_is_object(event.data)) {
         snprintf(why, why_size, "event data is not a JSON object: %s",
                  rc != 0 ? parse_why : "wrong type");
-        json_decref(event.data);
-        return ARB_ECORRUPT;
+        rc = ARB_ECORRUPT;
+    } else {
+        rc = stream->rules->evolve(stream->state, &event, timers);
+        if (rc != 0)
+            snprintf(why, why_size, "the %s rules refuse event type %s", stream->kind,
+                     stored->type);
     }
-    rc = stream->rules->evolve(stream->state, &event, timers);
     json_decref(event.data);
     if (rc != 0) {
-        snprintf(why, why_size, "the %s rules refuse event type %s", stream->kind, stored->type);
+        stream->seq = seq_before;
+        memcpy(stream->head_hash, hash_before, ARB_HASH_BYTES);
         return ARB_ECORRUPT;
     }
-    stream->seq = stored->seq;
-    memcpy(stream->head_hash, hash, ARB_HASH_BYTES);
     return 0;
 }

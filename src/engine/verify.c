@@ -7,7 +7,8 @@
  * events and at the end, and the newest snapshot against the state replayed
  * to the same seq. Then the outcomes: every committed outcome's seq range
  * must hold exactly that proposal's events, and together the ranges must
- * cover every event once. Stops at the first problem and names it.
+ * cover every event once; and the idempotency keys must find every outcome
+ * (the store's check). Stops at the first problem and names it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +173,10 @@ static int verify_outcome(void *user, const arb_store_outcome *row)
 static int verify_outcomes(verifier *v)
 {
     int rc = v->store->ops->outcomes(v->store, verify_outcome, v);
+    if (rc != 0 && v->report->why[0] == '\0')
+        snprintf(v->report->why, sizeof v->report->why,
+                 "an outcome row cannot be read: %s (its checksum or a field failed a check)",
+                 arb_err_message(rc));
     if (rc == 0 && v->events_claimed != v->report->events) {
         snprintf(v->report->why, sizeof v->report->why,
                  "committed outcomes cover %llu events but the log holds %llu",
@@ -197,6 +202,8 @@ int arb_verify(const char *data_dir, uint64_t check_every, arb_verify_report *re
     rc = v.store->ops->streams(v.store, verify_stream, &v);
     if (rc == 0)
         rc = verify_outcomes(&v);
+    if (rc == 0)
+        rc = v.store->ops->check(v.store, report->why, sizeof report->why);
     arb_map_free(&v.heads);
     arb_buf_free(&v.scratch);
     free(v.snapshot_text);

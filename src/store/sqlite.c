@@ -60,7 +60,7 @@
 /* The columns of an outcome row, in the order sqlite_read.c reads them. */
 #define OUTCOME_COLUMNS                                                                            \
     "o.client_id, o.client_seq, o.fingerprint, o.stream, o.status, o.seq_first, o.seq_last,"       \
-    " o.code, o.message, o.payload, o.version, o.decided_at"
+    " o.code, o.message, o.payload, o.version, o.decided_at, o.checksum"
 /* The outcome of key (?1, ?2) through outcome_keys; CROSS JOIN keeps the
  * key lookup the outer loop. */
 #define OUTCOME_BY_KEY                                                                             \
@@ -78,8 +78,8 @@ static const char *const statement_sql[ARB__SQL_COUNT] = {
                               " applied_at, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ARB__SQL_INSERT_OUTCOME] =
         "INSERT INTO outcomes(client_id, client_seq, fingerprint, stream, status, seq_first,"
-        " seq_last, code, code_name, message, payload, version, decided_at)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        " seq_last, code, code_name, message, payload, version, decided_at, checksum)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [ARB__SQL_SELECT_KEY] = "SELECT 1 FROM outcome_keys WHERE client_id = ?1 AND client_seq = ?2",
     [ARB__SQL_INSERT_KEY] =
         "INSERT INTO outcome_keys(client_id, client_seq, outcome_rowid) VALUES(?1, ?2, ?3)",
@@ -178,9 +178,19 @@ static int migrate_1_to_2(sqlite3 *db)
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
+/* Version 3: every outcome row gets its checksum (sqlite_check.c), computed
+ * for the rows already there from what they hold; rows that were already
+ * damaged fail their checks on read, as before. */
+static int migrate_2_to_3(sqlite3 *db)
+{
+    int rc = sqlite3_exec(db, "ALTER TABLE outcomes ADD COLUMN checksum BLOB", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? arb__sqlite_fill_checksums(db) : rc;
+}
+
 static int (*const migrations[])(sqlite3 *db) = {
     migrate_0_to_1,
     migrate_1_to_2,
+    migrate_2_to_3,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -195,6 +205,7 @@ static const arb_store_ops sqlite_ops = {
     .outcome = arb__sqlite_outcome,
     .clients = arb__sqlite_clients,
     .outcomes = arb__sqlite_outcomes,
+    .check = arb__sqlite_check,
     .snapshot_put = arb__sqlite_snapshot_put,
     .snapshot_get = arb__sqlite_snapshot_get,
 };

@@ -4,7 +4,8 @@
  * The SQLite store is split by role: sqlite.c opens, migrates and closes;
  * sqlite_write.c holds the commit hot path and snapshot_put; sqlite_read.c the
  * scans and lookups; sqlite_keys.c the key tail (the idempotency keys not yet
- * in outcome_keys); sqlite_checkpoint.c the background checkpointer. This
+ * in outcome_keys); sqlite_check.c the keys checked against the outcomes;
+ * sqlite_checkpoint.c the background checkpointer. This
  * header is theirs alone: nothing outside src/store/ includes it, so the
  * sqlite3 types stay below the store interface.
  *
@@ -233,6 +234,15 @@ int arb__sqlite_outcome(arb_store *store, const char *client_id, uint64_t client
                         arb_store_outcome *row_out, char **payload_out);
 int arb__sqlite_clients(arb_store *store, arb_store_client_fn fn, void *user);
 int arb__sqlite_outcomes(arb_store *store, arb_store_outcome_fn fn, void *user);
+int arb__sqlite_check(arb_store *store, char *why, size_t why_size);
+/* The checksum of an outcome row (sqlite_check.c): over every field as it
+ * reads back, payload (NULL: none) included. */
+#define ARB__OUTCOME_CHECKSUM_BYTES 16
+void arb__sqlite_outcome_checksum(const arb_store_outcome *row, const char *payload,
+                                  size_t payload_len, uint8_t out[ARB__OUTCOME_CHECKSUM_BYTES]);
+/* Compute the checksum of every outcome row that has none (the migration to
+ * version 3), from what the row holds. An SQLite result code. */
+int arb__sqlite_fill_checksums(sqlite3 *db);
 int arb__sqlite_snapshot_get(arb_store *store, const char *stream, uint64_t *seq_out,
                              char **state_out, size_t *state_len_out);
 

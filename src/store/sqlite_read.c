@@ -12,7 +12,8 @@
  * newest keys, in memory; see sqlite_keys.c) and reads the row by rowid, or
  * else goes through outcome_keys; a reader, which has no tail, asks one
  * statement that does both on the database. Either way the row read must
- * carry the key asked for, or it is reported as ARB_ECORRUPT.
+ * carry the key asked for, and its checksum (sqlite_check.c) must match its
+ * fields, or it is reported as ARB_ECORRUPT.
  *
  * The scans hand borrowed rows to a callback. A callback may call into the
  * store again, even into the same scan (say, events of another stream while
@@ -198,18 +199,22 @@ static int event_row(arb__sqlite_store *store, sqlite3_stmt *statement, arb_even
     return 0;
 }
 
-static int events_scan(arb__sqlite_store *store, sqlite3_stmt *statement, arb_event *event,
-                       arb_store_event_fn fn, void *user)
+/* A stream's seqs run 1, 2, 3... with no gap (the engine never writes
+ * one), so a scan after since_seq must see since_seq + 1, + 2...: anything
+ * else is a damaged table or index (say, an index page whose seek skips
+ * rows a full scan still sees), reported, never served. */
+static int events_scan(arb__sqlite_store *store, sqlite3_stmt *statement, uint64_t since_seq,
+                       arb_event *event, arb_store_event_fn fn, void *user)
 {
-    uint64_t previous_seq = 0;
+    uint64_t previous_seq = since_seq;
     int result = 0;
     int rc;
     while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
         const char *data = NULL;
         size_t data_len = 0;
         result = event_row(store, statement, event, &data, &data_len);
-        if (result == 0 && event->seq <= previous_seq)
-            result = corrupt(store, "event order", 0);
+        if (result == 0 && event->seq != previous_seq + 1)
+            result = corrupt(store, "event sequence", 0);
         if (result == 0)
             result = fn(user, event, data, data_len);
         if (result != 0)
@@ -238,7 +243,7 @@ int arb__sqlite_events(arb_store *base, const char *stream, uint64_t since_seq, 
     arb__bind_int64(&binder, 2, (int64_t)since_seq);
     arb__bind_int64(&binder, 3, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit);
     if (binder.rc == SQLITE_OK)
-        result = events_scan(store, statement, &event, fn, user);
+        result = events_scan(store, statement, since_seq, &event, fn, user);
     else
         result = arb__sqlite_fail(store->db, binder.rc, "bind events", NULL);
     give_back(store, ARB__SQL_SELECT_EVENTS, statement);
@@ -268,6 +273,21 @@ static int outcome_result(arb__sqlite_store *store, sqlite3_stmt *statement, arb
     return rc;
 }
 
+/* The row's checksum (column 12) against its fields, payload included. */
+static int outcome_checksum(arb__sqlite_store *store, sqlite3_stmt *statement,
+                            const arb_store_outcome *row)
+{
+    const char *payload = (const char *)sqlite3_column_text(statement, 9);
+    size_t payload_len = (size_t)sqlite3_column_bytes(statement, 9);
+    uint8_t expected[ARB__OUTCOME_CHECKSUM_BYTES];
+    arb__sqlite_outcome_checksum(row, payload, payload_len, expected);
+    const void *stored = sqlite3_column_blob(statement, 12);
+    if (stored == NULL || sqlite3_column_bytes(statement, 12) != ARB__OUTCOME_CHECKSUM_BYTES ||
+        memcmp(stored, expected, sizeof expected) != 0)
+        return corrupt(store, "outcome checksum", 12);
+    return 0;
+}
+
 static int outcome_row(arb__sqlite_store *store, sqlite3_stmt *statement, arb_store_outcome *row,
                        char **payload_out)
 {
@@ -290,6 +310,8 @@ static int outcome_row(arb__sqlite_store *store, sqlite3_stmt *statement, arb_st
         rc = column_u64(store, statement, 10, false, &row->version);
     if (rc == 0)
         rc = column_i64(store, statement, 11, &row->decided_at_ms);
+    if (rc == 0)
+        rc = outcome_checksum(store, statement, row);
     if (rc == 0 && payload_out != NULL) {
         char *payload = NULL;
         rc = column_copy(store, statement, 9, true, &payload, &row->payload_json_len);

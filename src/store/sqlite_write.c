@@ -205,6 +205,10 @@ static int bind_outcome(sqlite3_stmt *statement, const arb_store_outcome *row)
         arb__bind_null(&binder, 11);
     arb__bind_int64(&binder, 12, (int64_t)row->version);
     arb__bind_int64(&binder, 13, row->decided_at_ms);
+    uint8_t checksum[ARB__OUTCOME_CHECKSUM_BYTES];
+    arb__sqlite_outcome_checksum(row, row->payload_json, row->payload_json_len, checksum);
+    if (binder.rc == SQLITE_OK) /* copied: the array ends with this call */
+        binder.rc = sqlite3_bind_blob(statement, 14, checksum, sizeof checksum, SQLITE_TRANSIENT);
     return binder.rc;
 }
 

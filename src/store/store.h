@@ -106,6 +106,10 @@ typedef struct arb_store_ops {
     /* Every outcome row in commit order (for arbiter verify). A callback
      * returning non-zero stops the scan with that value. */
     int (*outcomes)(arb_store *store, arb_store_outcome_fn fn, void *user);
+    /* The store's integrity beyond the log (the idempotency keys against
+     * the outcomes): 0, or ARB_ECORRUPT (ARB_EIO...) with why filled. A
+     * scan of every outcome: for start-up and arbiter verify. */
+    int (*check)(arb_store *store, char *why, size_t why_size);
     /* Write a snapshot (own transaction) and delete all but the newest
      * ARB_SNAPSHOTS_KEPT of that stream. */
     int (*snapshot_put)(arb_store *store, const char *stream, uint64_t seq, const char *state_json,

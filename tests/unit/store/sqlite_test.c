@@ -210,6 +210,17 @@ static void raw_exec(const char *dir, const char *sql)
     sqlite3_close(db);
 }
 
+/* Rows inserted with raw SQL get their checksums as the store computes them. */
+static void raw_fill_checksums(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/arbiter.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(arb__sqlite_fill_checksums(db), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 static long raw_count(const char *dir, const char *sql)
 {
     char path[PATH_MAX];
@@ -1104,7 +1115,8 @@ static void test_migration_from_version_1(void **state)
 
     store = open_store(dir, ARB_STORE_READ_WRITE);
     const long rows = 300 * (long)TAIL_CLIENTS + 1;
-    assert_int_equal(raw_count(dir, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_count(dir, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_count(dir, "SELECT COUNT(*) FROM outcomes WHERE checksum IS NULL"), 0);
     assert_int_equal(keys_written(dir), rows);
     assert_int_equal(keys_through(dir), rows);
     assert_int_equal(raw_count(dir, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
@@ -1167,6 +1179,44 @@ static void test_duplicate_keys_are_refused(void **state)
  * whatever the interval, and its first slice written; and a log with more
  * unwritten keys than the tail holds has them written at open, the sealed
  * generation's written slice included (INSERT OR IGNORE). */
+/* The store's check: an idempotency key changed on disk (so its lookup
+ * would miss, and a resend be decided again) or an outcome row whose key
+ * no longer finds it is ARB_ECORRUPT; and a row's own fields are covered by
+ * its checksum. */
+static void test_check_finds_changed_keys_and_rows(void **state)
+{
+    const char *dir = data_dir(state);
+    arb_store *store = open_store(dir, ARB_STORE_READ_WRITE);
+    arb_store_sqlite_set_key_flush(store, 1);
+    for (uint64_t seq = 1; seq <= 4; seq++)
+        assert_int_equal(commit_keys(store, seq, seq), 0);
+    char why[256] = "";
+    assert_int_equal(store->ops->check(store, why, sizeof why), 0);
+    store->ops->close(store);
+    assert_true(keys_through(dir) >= (long)TAIL_CLIENTS);
+    raw_exec(dir, "UPDATE outcome_keys SET client_seq = client_seq + 1000"
+                  " WHERE client_id = 'alice' AND client_seq = 1");
+    store = open_store(dir, ARB_STORE_READ_WRITE);
+    assert_int_equal(store->ops->check(store, why, sizeof why), ARB_ECORRUPT);
+    assert_non_null(strstr(why, "idempotency key"));
+    store->ops->close(store);
+    raw_exec(dir, "UPDATE outcome_keys SET client_seq = client_seq - 1000"
+                  " WHERE client_id = 'alice' AND client_seq = 1001");
+    raw_exec(dir, "UPDATE outcomes SET client_seq = 7 WHERE client_id = 'bob' AND client_seq = 2");
+    store = open_store(dir, ARB_STORE_READ_WRITE);
+    assert_int_equal(store->ops->check(store, why, sizeof why), ARB_ECORRUPT);
+    store->ops->close(store);
+    raw_exec(dir, "UPDATE outcomes SET client_seq = 2 WHERE client_id = 'bob' AND client_seq = 7");
+    raw_exec(dir, "UPDATE outcomes SET version = version + 1"
+                  " WHERE client_id = 'carol' AND client_seq = 3");
+    store = open_store(dir, ARB_STORE_READ_WRITE);
+    assert_int_equal(store->ops->check(store, why, sizeof why), 0);
+    arb_store_outcome row;
+    assert_int_equal(store->ops->outcome(store, "carol", 3, &row, NULL), ARB_ECORRUPT);
+    assert_int_equal(store->ops->outcome(store, "carol", 4, &row, NULL), 0);
+    store->ops->close(store);
+}
+
 static void test_tail_bounded(void **state)
 {
     enum {
@@ -1195,6 +1245,7 @@ static void test_tail_bounded(void **state)
                   " INSERT INTO outcomes(client_id, client_seq, fingerprint, stream, status,"
                   " version, decided_at) SELECT 'bulk', i, zeroblob(32), 'ledger:main', 1, i, 0"
                   " FROM n");
+    raw_fill_checksums(dir);
     store = open_store(dir, ARB_STORE_READ_WRITE);
     assert_int_equal(keys_written(dir), seal + 40000);
     assert_int_equal(keys_through(dir), seal + 40000);
@@ -1413,6 +1464,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migration_from_version_1, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_duplicate_keys_are_refused, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_tail_bounded, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_check_finds_changed_keys_and_rows, setup_dir,
+                                        teardown_dir),
         cmocka_unit_test_setup_teardown(test_slices_over_commits, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_reopen_mid_slice, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_failed_commit_mid_slice, setup_dir, teardown_dir),
