@@ -485,6 +485,7 @@ static void store_destroy(arb__sqlite_store *store, bool opened)
         if (rc != SQLITE_OK)
             arb_log(ARB_LOG_ERROR, "sqlite close failed", "path=\"%s\" rc=%d", store->db_path, rc);
     }
+    arb__mark_close(store);
     if (store->lock_fd >= 0)
         close(store->lock_fd);
     free(store);
@@ -504,11 +505,19 @@ static int open_connection(arb__sqlite_store *store, const char *dir)
         struct stat info;
         if (stat(store->db_path, &info) != 0)
             return ARB_ENOTFOUND;
+        int rc = arb__mark_open(store, dir); /* before the log: never newer than it */
+        if (rc != 0)
+            return rc;
         flags |= SQLITE_OPEN_READONLY;
     } else {
         int rc = make_directories(dir);
         if (rc == 0)
             rc = lock_directory(store, dir);
+        char why[256];
+        if (rc == 0)
+            rc = arb__sqlite_wal_check(store->db_path, why, sizeof why);
+        if (rc == 0)
+            rc = arb__mark_open(store, dir);
         if (rc != 0)
             return rc;
         flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -565,6 +574,8 @@ int arb_store_sqlite_open(const char *dir, arb_store_mode mode, arb_store **stor
     store->base.ops = &sqlite_ops;
     store->mode = mode;
     store->lock_fd = -1;
+    store->mark_fd = -1;
+    store->mark_rowid = -1;
     store->fail_after = -1;
     int rc = store_open(store, dir);
     if (rc != 0) {

@@ -1,6 +1,6 @@
 /*
  * sqlite_check.c - the store's own integrity beyond the event log: the
- * idempotency keys.
+ * idempotency keys (and the high-water mark, sqlite_mark.c).
  *
  * The log checks itself (the hash chain, replay.c), but an outcome's key is
  * found through outcome_keys, which nothing chains: a key changed on disk
@@ -58,7 +58,7 @@ int arb__sqlite_check(arb_store *base, char *why, size_t why_size)
         snprintf(why, why_size, "cannot check the idempotency keys: %s", arb_err_message(result));
     }
     sqlite3_finalize(statement);
-    return result;
+    return result == 0 ? arb__mark_check(store, why, why_size) : result;
 }
 
 static void hash_u64(crypto_generichash_state *state, uint64_t value)

@@ -5,6 +5,8 @@
  * sqlite_write.c holds the commit hot path and snapshot_put; sqlite_read.c the
  * scans and lookups; sqlite_keys.c the key tail (the idempotency keys not yet
  * in outcome_keys); sqlite_check.c the keys checked against the outcomes;
+ * sqlite_wal.c the WAL checked for damage before SQLite recovers it;
+ * sqlite_mark.c the high-water mark of committed outcomes, outside SQLite;
  * sqlite_checkpoint.c the background checkpointer. This
  * header is theirs alone: nothing outside src/store/ includes it, so the
  * sqlite3 types stay below the store interface.
@@ -175,8 +177,11 @@ typedef struct arb__sqlite_store {
     arb_store base; /* first: the public handle */
     sqlite3 *db;
     arb_store_mode mode;
-    int lock_fd;            /* -1 when no lock is held */
-    char db_path[PATH_MAX]; /* DIR/arbiter.db, for open and for logs */
+    int lock_fd;                /* -1 when no lock is held */
+    int mark_fd;                /* DIR/MARK, READ_WRITE only; -1 none (sqlite_mark.c) */
+    int64_t mark_rowid;         /* the mark read at open, then written; -1 none */
+    int64_t last_outcome_rowid; /* of the batch being committed */
+    char db_path[PATH_MAX];     /* DIR/arbiter.db, for open and for logs */
     sqlite3_stmt *statements[ARB__SQL_COUNT];
     long fail_after; /* commits left before an injected failure; -1 off */
     int page_size_bytes;
@@ -243,6 +248,18 @@ void arb__sqlite_outcome_checksum(const arb_store_outcome *row, const char *payl
 /* Compute the checksum of every outcome row that has none (the migration to
  * version 3), from what the row holds. An SQLite result code. */
 int arb__sqlite_fill_checksums(sqlite3 *db);
+/* The WAL beside db_path checked for damage that SQLite's recovery would
+ * drop committed frames for (sqlite_wal.c): 0, or ARB_ECORRUPT with why
+ * filled. Only with no writer (the directory's lock held). */
+int arb__sqlite_wal_check(const char *db_path, char *why, size_t why_size);
+/* The high-water mark (sqlite_mark.c). open reads DIR/MARK (and keeps it
+ * open to write, READ_WRITE); write records a committed batch's last outcome
+ * rowid; check compares the log with the mark read at open: 0, or
+ * ARB_ECORRUPT with why filled. */
+int arb__mark_open(arb__sqlite_store *store, const char *dir);
+void arb__mark_close(arb__sqlite_store *store);
+void arb__mark_write(arb__sqlite_store *store, int64_t outcome_rowid);
+int arb__mark_check(arb__sqlite_store *store, char *why, size_t why_size);
 int arb__sqlite_snapshot_get(arb_store *store, const char *stream, uint64_t *seq_out,
                              char **state_out, size_t *state_len_out);
 

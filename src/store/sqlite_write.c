@@ -239,8 +239,9 @@ static int insert_outcomes(arb__sqlite_store *store, const arb_store_batch *batc
                     row->client_id, (unsigned long long)row->client_seq);
             return rc;
         }
+        store->last_outcome_rowid = sqlite3_last_insert_rowid(store->db);
         bool added = arb__key_tail_add(&store->tail, row->client_id, row->client_seq,
-                                       sqlite3_last_insert_rowid(store->db));
+                                       store->last_outcome_rowid);
         ARB_ASSERT(added); /* check_new_key found no such key */
     }
     return 0;
@@ -379,9 +380,11 @@ int arb__sqlite_commit(arb_store *base, const arb_store_batch *batch)
     /* After the transaction: a failed commit drops the keys it added, so the
      * tail is exactly as before (cursor included); a committed one applies
      * what it wrote. */
-    if (rc == 0)
+    if (rc == 0) {
         arb__key_tail_apply(&store->tail, &step);
-    else
+        if (batch->outcome_count > 0)
+            arb__mark_write(store, store->last_outcome_rowid);
+    } else
         arb__key_tail_truncate(&store->tail, tail_count_before);
     if (rc == 0 && store->fail_after > 0)
         store->fail_after--;

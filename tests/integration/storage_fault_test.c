@@ -222,13 +222,14 @@ static void copy_file(const char *from, const char *to)
     assert_int_equal(close(out), 0);
 }
 
-/* A data directory as the disk holds it: the database and its WAL (the
- * -shm index is rebuilt by whoever opens it first; LOCK is only a lock). */
+/* A data directory as the disk holds it: the database, its WAL and the
+ * high-water MARK (the -shm index is rebuilt by whoever opens it first;
+ * LOCK is only a lock). */
 static void copy_data(const char *from_dir, const char *to_dir)
 {
     assert_true(mkdir(to_dir, 0700) == 0 || errno == EEXIST);
-    static const char *const names[] = {"arbiter.db", "arbiter.db-wal"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *const names[] = {"arbiter.db", "arbiter.db-wal", "MARK"};
+    for (size_t i = 0; i < 3; i++) {
         char from[PATH_BYTES], to[PATH_BYTES];
         snprintf(from, sizeof from, "%s/%s", from_dir, names[i]);
         snprintf(to, sizeof to, "%s/%s", to_dir, names[i]);
@@ -243,8 +244,9 @@ static void copy_data(const char *from_dir, const char *to_dir)
 
 static void remove_data(const char *dir)
 {
-    static const char *const names[] = {"arbiter.db", "arbiter.db-wal", "arbiter.db-shm", "LOCK"};
-    for (size_t i = 0; i < 4; i++) {
+    static const char *const names[] = {"arbiter.db", "arbiter.db-wal", "arbiter.db-shm", "LOCK",
+                                        "MARK"};
+    for (size_t i = 0; i < 5; i++) {
         char path[PATH_BYTES];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         unlink(path);

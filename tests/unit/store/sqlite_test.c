@@ -1217,6 +1217,128 @@ static void test_check_finds_changed_keys_and_rows(void **state)
     store->ops->close(store);
 }
 
+/* Copy dir/arbiter.db and its WAL to to_dir while the connection that
+ * wrote them is still open (as after a crash), and flip one bit of the WAL
+ * at offset. */
+static void copy_with_wal_flip(const char *dir, const char *to_dir, long offset)
+{
+    const char *names[] = {"arbiter.db", "arbiter.db-wal"};
+    assert_true(mkdir(to_dir, 0700) == 0);
+    for (int i = 0; i < 2; i++) {
+        char from[PATH_MAX], to[PATH_MAX];
+        snprintf(from, sizeof from, "%s/%s", dir, names[i]);
+        snprintf(to, sizeof to, "%s/%s", to_dir, names[i]);
+        FILE *in = fopen(from, "rb");
+        FILE *out = fopen(to, "wb");
+        assert_non_null(in);
+        assert_non_null(out);
+        char buffer[65536];
+        size_t n;
+        while ((n = fread(buffer, 1, sizeof buffer, in)) > 0)
+            assert_int_equal(fwrite(buffer, 1, n, out), n);
+        fclose(in);
+        if (i == 1 && offset >= 0) {
+            assert_int_equal(fseek(out, offset, SEEK_SET), 0);
+            fclose(out);
+            out = fopen(to, "r+b");
+            assert_non_null(out);
+            assert_int_equal(fseek(out, offset, SEEK_SET), 0);
+            int byte = fgetc(out);
+            assert_true(byte != EOF);
+            assert_int_equal(fseek(out, offset, SEEK_SET), 0);
+            fputc(byte ^ 0x10, out);
+        }
+        fclose(out);
+    }
+}
+
+/* The WAL scan (sqlite_wal.c): a bad frame with whole commits after it is
+ * damage SQLite would drop them for, and the store refuses to open; a bad
+ * last commit is a torn tail, which SQLite rightly drops. */
+static void test_wal_damage_before_commits_is_refused(void **state)
+{
+    const char *dir = data_dir(state);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/arbiter.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;"
+                                  " PRAGMA wal_autocheckpoint = 0; CREATE TABLE t(x);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(
+            sqlite3_exec(db, "INSERT INTO t VALUES(randomblob(3000))", NULL, NULL, NULL),
+            SQLITE_OK);
+    const long frame = 24 + 4096;
+    char copy[PATH_MAX / 2], copy_path[PATH_MAX], why[256] = "";
+    snprintf(copy, sizeof copy, "%s/whole", dir);
+    copy_with_wal_flip(dir, copy, -1);
+    snprintf(copy_path, sizeof copy_path, "%s/arbiter.db", copy);
+    assert_int_equal(arb__sqlite_wal_check(copy_path, why, sizeof why), 0);
+    /* The page of frame 2 (the first insert's), 6 commits after it. */
+    snprintf(copy, sizeof copy, "%s/early", dir);
+    copy_with_wal_flip(dir, copy, 32 + frame + 24 + 100);
+    snprintf(copy_path, sizeof copy_path, "%s/arbiter.db", copy);
+    assert_int_equal(arb__sqlite_wal_check(copy_path, why, sizeof why), ARB_ECORRUPT);
+    assert_non_null(strstr(why, "whole commits after it"));
+    arb_store *store = (arb_store *)1;
+    assert_int_equal(arb_store_sqlite_open(copy, ARB_STORE_READ_WRITE, &store), ARB_ECORRUPT);
+    assert_null(store);
+    /* The salt of a frame's header counts as damage too. */
+    snprintf(copy, sizeof copy, "%s/salt", dir);
+    copy_with_wal_flip(dir, copy, 32 + frame + 9);
+    snprintf(copy_path, sizeof copy_path, "%s/arbiter.db", copy);
+    assert_int_equal(arb__sqlite_wal_check(copy_path, why, sizeof why), ARB_ECORRUPT);
+    /* The last frame (the last commit's): a torn tail, no refusal. */
+    struct stat info;
+    snprintf(path, sizeof path, "%s/arbiter.db-wal", dir);
+    assert_int_equal(stat(path, &info), 0);
+    snprintf(copy, sizeof copy, "%s/tail", dir);
+    copy_with_wal_flip(dir, copy, (long)info.st_size - 100);
+    snprintf(copy_path, sizeof copy_path, "%s/arbiter.db", copy);
+    assert_int_equal(arb__sqlite_wal_check(copy_path, why, sizeof why), 0);
+    sqlite3_close(db);
+}
+
+/* The high-water mark (sqlite_mark.c): a log that lost its last committed
+ * outcomes (as a WAL cut short would) is refused by the check, at open
+ * and by a reader, until the MARK is deleted on purpose. */
+static void test_mark_refuses_a_log_behind_it(void **state)
+{
+    const char *dir = data_dir(state);
+    arb_store *store = open_store(dir, ARB_STORE_READ_WRITE);
+    for (uint64_t seq = 1; seq <= 3; seq++)
+        assert_int_equal(commit_keys(store, seq, seq), 0);
+    char why[512] = "";
+    assert_int_equal(store->ops->check(store, why, sizeof why), 0);
+    store->ops->close(store);
+    long rows = raw_count(dir, "SELECT COUNT(*) FROM outcomes");
+    assert_int_equal(rows, 3 * (long)TAIL_CLIENTS);
+    store = open_store(dir, ARB_STORE_READ_ONLY);
+    assert_int_equal(store->ops->check(store, why, sizeof why), 0);
+    store->ops->close(store);
+    raw_exec(dir, "DELETE FROM outcomes WHERE rowid > 4");
+    store = open_store(dir, ARB_STORE_READ_WRITE);
+    assert_int_equal(store->ops->check(store, why, sizeof why), ARB_ECORRUPT);
+    assert_non_null(strstr(why, "acknowledged commits are missing"));
+    store->ops->close(store);
+    store = open_store(dir, ARB_STORE_READ_ONLY);
+    assert_int_equal(store->ops->check(store, why, sizeof why), ARB_ECORRUPT);
+    store->ops->close(store);
+    char mark[PATH_MAX];
+    snprintf(mark, sizeof mark, "%s/MARK", dir);
+    assert_int_equal(unlink(mark), 0);
+    store = open_store(dir, ARB_STORE_READ_WRITE);
+    assert_int_equal(store->ops->check(store, why, sizeof why), 0);
+    assert_int_equal(commit_keys(store, 4, 4), 0);
+    store->ops->close(store);
+    store = open_store(dir, ARB_STORE_READ_WRITE);
+    assert_int_equal(store->ops->check(store, why, sizeof why), 0);
+    store->ops->close(store);
+}
+
 static void test_tail_bounded(void **state)
 {
     enum {
@@ -1466,6 +1588,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tail_bounded, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_check_finds_changed_keys_and_rows, setup_dir,
                                         teardown_dir),
+        cmocka_unit_test_setup_teardown(test_wal_damage_before_commits_is_refused, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_mark_refuses_a_log_behind_it, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_slices_over_commits, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_reopen_mid_slice, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_failed_commit_mid_slice, setup_dir, teardown_dir),
