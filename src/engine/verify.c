@@ -1,8 +1,9 @@
 /*
  * verify.c - arbiter verify: prove a data directory is what the engine wrote.
  *
- * Reads the log read-only (safe beside a running server) and, for every
- * stream, from its first event: seq contiguity, every hash of the chain,
+ * Reads the log read-only, as of one moment (a pinned read snapshot: safe
+ * and consistent beside a running server), and, for every stream, from its
+ * first event: seq contiguity, every hash of the chain,
  * every event through its rules, the invariants after every check_every
  * events and at the end, and the newest snapshot against the state replayed
  * to the same seq. Then the outcomes: every committed outcome's seq range
@@ -195,6 +196,15 @@ int arb_verify(const char *data_dir, uint64_t check_every, arb_verify_report *re
     if (rc != 0) {
         snprintf(report->why, sizeof report->why, "cannot open %s: %s", data_dir,
                  arb_err_message(rc));
+        return rc;
+    }
+    /* One snapshot for the whole run: beside a running server, streams,
+     * events and outcomes are then all read as of this moment. */
+    rc = v.store->ops->pin(v.store);
+    if (rc != 0) {
+        snprintf(report->why, sizeof report->why, "cannot read %s as of one moment: %s", data_dir,
+                 arb_err_message(rc));
+        v.store->ops->close(v.store);
         return rc;
     }
     arb_buf_init(&v.scratch, 2 * ARB_EVENT_BYTES_MAX);

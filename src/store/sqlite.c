@@ -206,6 +206,7 @@ static const arb_store_ops sqlite_ops = {
     .clients = arb__sqlite_clients,
     .outcomes = arb__sqlite_outcomes,
     .check = arb__sqlite_check,
+    .pin = arb__sqlite_pin,
     .snapshot_put = arb__sqlite_snapshot_put,
     .snapshot_get = arb__sqlite_snapshot_get,
 };

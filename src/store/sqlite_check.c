@@ -1,6 +1,8 @@
 /*
  * sqlite_check.c - the store's own integrity beyond the event log: the
- * idempotency keys (and the high-water mark, sqlite_mark.c).
+ * idempotency keys (and the high-water mark, sqlite_mark.c); and the
+ * reader's pinned snapshot, which lets verify read all of it as of one
+ * moment beside a running writer.
  *
  * The log checks itself (the hash chain, replay.c), but an outcome's key is
  * found through outcome_keys, which nothing chains: a key changed on disk
@@ -151,4 +153,20 @@ int arb__sqlite_fill_checksums(sqlite3 *db)
     sqlite3_finalize(rows);
     sqlite3_finalize(update);
     return rc;
+}
+
+int arb__sqlite_pin(arb_store *base)
+{
+    arb__sqlite_store *store = arb__sqlite_from(base);
+    if (store->mode != ARB_STORE_READ_ONLY)
+        return ARB_EUSAGE;
+    /* BEGIN is deferred: the snapshot starts with the first read. */
+    int rc = sqlite3_exec(store->db, "BEGIN; SELECT count(*) FROM streams;", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        int result = arb__sqlite_fail(store->db, rc, "pin a read snapshot", store->db_path);
+        if (!sqlite3_get_autocommit(store->db))
+            sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+        return result;
+    }
+    return 0;
 }

@@ -240,6 +240,7 @@ int arb__sqlite_outcome(arb_store *store, const char *client_id, uint64_t client
 int arb__sqlite_clients(arb_store *store, arb_store_client_fn fn, void *user);
 int arb__sqlite_outcomes(arb_store *store, arb_store_outcome_fn fn, void *user);
 int arb__sqlite_check(arb_store *store, char *why, size_t why_size);
+int arb__sqlite_pin(arb_store *store);
 /* The checksum of an outcome row (sqlite_check.c): over every field as it
  * reads back, payload (NULL: none) included. */
 #define ARB__OUTCOME_CHECKSUM_BYTES 16

@@ -106,6 +106,11 @@ typedef struct arb_store_ops {
     /* Every outcome row in commit order (for arbiter verify). A callback
      * returning non-zero stops the scan with that value. */
     int (*outcomes)(arb_store *store, arb_store_outcome_fn fn, void *user);
+    /* A reader (READ_ONLY) holds one read transaction from this call until
+     * close, so that every later call sees the log as it was at this call,
+     * however a writer beside it goes on (arbiter verify beside a running
+     * server). ARB_EUSAGE on a writer. */
+    int (*pin)(arb_store *store);
     /* The store's integrity beyond the log (the idempotency keys against
      * the outcomes): 0, or ARB_ECORRUPT (ARB_EIO...) with why filled. A
      * scan of every outcome: for start-up and arbiter verify. */

@@ -8,7 +8,8 @@
  *           on ledger:crash-1 and add the items of shop:crash-1
  *   cycle:  drive for a random 50..500 ms (every client pipelining up to
  *           PIPELINE_MAX proposals, each answer recorded with the
- *           proposal's exact bytes) -> SIGKILL -> `arbiter verify` on the
+ *           proposal's exact bytes; halfway, `arbiter verify` beside the
+ *           running server must pass) -> SIGKILL -> `arbiter verify` on the
  *           directory as the crash left it -> restart -> check; the next
  *           cycle drives the restarted server. Every GENERATION_CYCLES
  *           cycles the load moves to a new pair of streams (see there).
@@ -1502,14 +1503,13 @@ static void check_all(run *r, counters *cycle)
     gather(r, cycle);
 }
 
-/* `arbiter verify` on the directory while no server runs: right after a
- * kill, what the crash left on disk; at the end, what a clean stop left.
- * (Not beside the running server: verify reads the streams and then the
- * outcomes without one read transaction, so a commit in between -- the
- * server's own expiries go on all the time -- makes it fail spuriously.) */
+/* `arbiter verify` on the directory: while no server runs, right after a
+ * kill (what the crash left on disk) and at the end (what a clean stop
+ * left); and once a cycle beside the running server under load, which it
+ * reads as of one moment (a pinned read snapshot), however the server goes
+ * on committing meanwhile. */
 static double verify_check(run *r, const char *when)
 {
-    ARB_ASSERT(r->server_pid == 0);
     double start = now_ms();
     int rc = verify_data(r);
     double took_ms = now_ms() - start;
@@ -1534,7 +1534,9 @@ static int run_cycle(run *r, long cycle_number)
     pthread_t threads[CLIENTS];
     for (int i = 0; i < CLIENTS; i++)
         ARB_ASSERT(pthread_create(&threads[i], NULL, drive_thread, &r->clients[i]) == 0);
-    nap_ms(drive_ms);
+    nap_ms(drive_ms / 2);
+    verify_check(r, "beside the running server");
+    nap_ms(drive_ms - drive_ms / 2);
     int killed = server_stop(r, SIGKILL);
     atomic_store(&r->stop, true);
     double first_answer_ms = 0;
@@ -1551,6 +1553,7 @@ static int run_cycle(run *r, long cycle_number)
     if (killed != 128 + SIGKILL)
         run_violation(r, "arbiterd ended by itself before the kill (status %d; see %s)", killed,
                       r->log_path);
+    ARB_ASSERT(r->server_pid == 0);
     double verify_ms = verify_check(r, "after the kill");
     double start = now_ms();
     if (server_start(r) != 0) {

@@ -630,6 +630,28 @@ static void test_reader_beside_writer(void **state)
     free(batch);
 }
 
+/* A pinned reader (verify's) sees the log as it was when it pinned, all of
+ * it, while the writer goes on; a writer cannot pin. */
+static void test_pinned_reader_sees_one_moment(void **state)
+{
+    arb_store *writer = open_store(data_dir(state), ARB_STORE_READ_WRITE);
+    commit_range(writer, "ledger:main", 1, 3);
+    assert_int_equal(writer->ops->pin(writer), ARB_EUSAGE);
+    arb_store *reader = open_store(data_dir(state), ARB_STORE_READ_ONLY);
+    assert_int_equal(reader->ops->pin(reader), 0);
+    commit_range(writer, "ledger:main", 4, 6);
+    assert_int_equal(count_events(reader, "ledger:main"), 3);
+    assert_false(has_outcome(reader, "writer", 4));
+    assert_true(has_outcome(reader, "writer", 3));
+    char why[256] = "";
+    assert_int_equal(reader->ops->check(reader, why, sizeof why), 0);
+    reader->ops->close(reader);
+    reader = open_store(data_dir(state), ARB_STORE_READ_ONLY);
+    assert_int_equal(count_events(reader, "ledger:main"), 6);
+    reader->ops->close(reader);
+    writer->ops->close(writer);
+}
+
 static void test_read_only_needs_database(void **state)
 {
     char missing[PATH_MAX / 2];
@@ -1571,6 +1593,8 @@ int main(void)
                                         teardown_dir),
         cmocka_unit_test_setup_teardown(test_second_writer_is_busy, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_reader_beside_writer, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_pinned_reader_sees_one_moment, setup_dir,
+                                        teardown_dir),
         cmocka_unit_test_setup_teardown(test_read_only_needs_database, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_creates_nested_directory, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_newer_schema_is_refused, setup_dir, teardown_dir),
