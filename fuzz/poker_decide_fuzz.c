@@ -15,6 +15,8 @@
  *     JSON types, missing or unknown keys;
  *   - propose a seating action (sit, leave, sit_out, sit_in, top_up) or
  *     create_table with edge values, or an unknown action;
+ *   - propose the turn clock's timeout (mostly the system's, for the
+ *     running turn; sometimes another seat's or turn's, or a user's);
  *   - advance the clock;
  *   - round-trip the state through snapshot_save / snapshot_load and go on
  *     with the loaded state;
@@ -440,6 +442,8 @@ static bool poker_fuzz_code_listed(const char *action, int code)
          {ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_ENOT_SEATED, ARB_EILLEGAL_ACTION}},
         {"leave",
          {ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_ENOT_SEATED, ARB_EHAND_IN_PROGRESS}},
+        {"timeout",
+         {ARB_EFORBIDDEN, ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_EILLEGAL_TURN}},
     };
     static const int betting[] = {
         ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT,   ARB_ENOT_SEATED,     ARB_EILLEGAL_TURN,
@@ -810,10 +814,32 @@ static void poker_fuzz_create_step(poker_fuzz *fuzz)
 
 static void poker_fuzz_unknown_step(poker_fuzz *fuzz)
 {
-    static const char *const unknown[] = {"nonsense", "", "FOLD", "fold ", "timeout", "deal"};
+    static const char *const unknown[] = {"nonsense", "", "FOLD", "fold ", "time_out", "deal"};
     uint8_t pick = arb_fuzz_u8(&fuzz->in);
     poker_fuzz_propose(fuzz, poker_fuzz_players[pick % 3], ARB_ROLE_USER,
                        unknown[(pick / 4) % POKER_FUZZ_COUNT(unknown)], json_object(), 1);
+}
+
+/* The turn clock's proposal: mostly the system's, for the running turn
+ * (accepted once the clock is past its deadline), sometimes for another
+ * seat or turn, or from a user. */
+static void poker_fuzz_timeout_step(poker_fuzz *fuzz)
+{
+    const arb__poker_state *s = poker_fuzz_table(fuzz);
+    uint8_t pick = arb_fuzz_u8(&fuzz->in);
+    json_int_t seat = s->to_act >= 0 ? s->to_act : 0;
+    json_int_t turn = (json_int_t)s->turn_seq;
+    if (pick % 8 == 5)
+        seat = (seat + 1) % ARB_POKER_SEATS_MAX;
+    if (pick % 8 == 6)
+        turn++;
+    json_t *args = json_pack("{s:I, s:I, s:I}", "hand", (json_int_t)(s->hands > 0 ? s->hands : 1),
+                             "seat", seat, "turn", turn > 0 ? turn : 1);
+    ARB_ASSERT(args != NULL);
+    if (pick % 8 == 7)
+        poker_fuzz_propose(fuzz, poker_fuzz_players[pick % 3], ARB_ROLE_USER, "timeout", args, 1);
+    else
+        poker_fuzz_propose(fuzz, "$system", ARB_ROLE_SYSTEM, "timeout", args, 1);
 }
 
 static void poker_fuzz_advance(poker_fuzz *fuzz)
@@ -933,7 +959,10 @@ static void poker_fuzz_step(poker_fuzz *fuzz)
         poker_fuzz_create_step(fuzz);
         break;
     case 14:
-        poker_fuzz_unknown_step(fuzz);
+        if ((op / 20) % 2 == 0)
+            poker_fuzz_unknown_step(fuzz);
+        else
+            poker_fuzz_timeout_step(fuzz);
         break;
     case 15:
         poker_fuzz_advance(fuzz);

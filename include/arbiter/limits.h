@@ -209,8 +209,21 @@
 #define ARB_POKER_TURN_S_MAX 3600
 #define ARB_POKER_GRACE_S_MAX 3600
 #define ARB_POKER_GRACE_S_DEFAULT 90
+/* Turns in a row the clock plays for a seat (it checks, else folds) before
+ * the seat is sat out. */
+#define ARB_POKER_TIMEOUTS_SIT_OUT 2
 /* The table's name (echoed from create_table). */
 #define ARB_POKER_TABLE_NAME_BYTES_MAX 64
+/* Events of one hand a hand history reads (hand_started to hand_ended,
+ * seating events in between included). A hand of ten seats with blinds,
+ * antes, showdown and side pots has some 60; the rest is room for long
+ * raising wars. A longer hand is refused (TOO_LARGE), not cut short. */
+#define ARB_POKER_HAND_EVENTS_MAX 4096
+/* The text of one hand history: a line per event (under 240 bytes: a
+ * player's name and a few numbers at most), the seats and the summary. */
+#define ARB_POKER_HISTORY_BYTES_MAX (1024 * 1024)
+/* Events read at a time while a hand history walks back to its hand. */
+#define ARB_POKER_HISTORY_PAGE_EVENTS 256
 /* The server seed of one hand (the deck is derived from it). */
 #define ARB_POKER_SEED_BYTES 32
 
@@ -252,5 +265,10 @@ _Static_assert(2 * ARB_POKER_SEATS_MAX + 8 <= 52,
                "the hole cards, three burns and a board of five come from one deck");
 _Static_assert(ARB_POKER_SEATS_MAX *ARB_POKER_CHIPS_MAX <= ARB_JSON_INT_MAX,
                "a full table of the largest buy-ins is an exact JSON integer");
+_Static_assert((ARB_POKER_HAND_EVENTS_MAX + 4 * ARB_POKER_SEATS_MAX + 16) * 240 <=
+                   ARB_POKER_HISTORY_BYTES_MAX,
+               "the history of a hand within the event bound (lines under 240 bytes) fits");
+_Static_assert(ARB_POKER_HISTORY_BYTES_MAX <= ARB_WIRE_FRAME_BYTES_MAX,
+               "a hand history fits one HTTP answer");
 
 #endif

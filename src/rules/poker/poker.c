@@ -80,6 +80,7 @@ static int evolve_table_created(arb__poker_state *state, const arb_event *event)
     state->button = -1;
     state->to_act = -1;
     state->last_aggressor = -1;
+    state->clock_seat = -1;
     return 0;
 }
 
@@ -128,6 +129,8 @@ static int evolve_sitting(arb__poker_state *state, const arb_event *event, bool 
     if (s == NULL || json_object_size(event->data) != 2 || s->sitting_out == out)
         return ARB_ECORRUPT;
     s->sitting_out = out;
+    if (!out)
+        s->timeouts = 0; /* back at the table: the count starts over */
     s->version = event->seq;
     return 0;
 }
@@ -266,7 +269,7 @@ static int evolve_hand_started(arb__poker_state *state, const arb_event *event)
         count == 2 ? next.button : arb__poker_next_seat(&next, next.button, arb__poker_is_dealt);
     next.big_seat = arb__poker_next_seat(&next, next.small_seat, arb__poker_is_dealt);
     next.street = ARB__POKER_PREFLOP;
-    next.to_act = next.last_aggressor = -1;
+    next.to_act = next.last_aggressor = next.clock_seat = -1;
     next.pot = next.awarded = next.current_bet = 0;
     next.min_raise = next.config.big_blind;
     next.board_count = 0;
@@ -345,6 +348,29 @@ static int evolve_acted(arb__poker_state *state, const arb_event *event)
         move.chips != amount || move.to != to)
         return ARB_ECORRUPT;
     arb__poker_move_apply(state, seat, action, &move);
+    state->seats[seat].version = event->seq;
+    /* A move of the player's own ends a run of timeouts; one the clock
+     * made (after timed_out) does not. */
+    if (state->clock_seat != seat)
+        state->seats[seat].timeouts = 0;
+    state->clock_seat = -1;
+    return 0;
+}
+
+/* timed_out {hand, seat}: the turn clock plays for the seat to act; its
+ * acted event follows. */
+static int evolve_timed_out(arb__poker_state *state, const arb_event *event)
+{
+    int seat;
+    int64_t hand;
+    if (!state->hand_active || json_object_size(event->data) != 2 ||
+        !data_seat(state, event->data, &seat) || seat != state->to_act || state->clock_seat != -1 ||
+        !arb__rules_data_int(event->data, "hand", 1, ARB_JSON_INT_MAX, &hand) ||
+        (uint64_t)hand != state->hands)
+        return ARB_ECORRUPT;
+    state->clock_seat = seat;
+    if (state->seats[seat].timeouts < ARB_POKER_TIMEOUTS_SIT_OUT)
+        state->seats[seat].timeouts++; /* saturates: enough to sit it out */
     state->seats[seat].version = event->seq;
     return 0;
 }
@@ -512,6 +538,7 @@ static int evolve_sat_in(arb__poker_state *state, const arb_event *event)
 static const evolve_entry evolve_table[] = {
     {"acted", evolve_acted},
     {"posted", evolve_posted},
+    {"timed_out", evolve_timed_out},
     {"street_dealt", evolve_street_dealt},
     {"bet_returned", evolve_bet_returned},
     {"cards_shown", evolve_cards_shown},
@@ -578,26 +605,62 @@ static int evolve_hand_ended(arb__poker_state *state, const arb_event *event)
     return 0;
 }
 
+/* The turn clock after an event: a seat that has just been given the turn
+ * (to_act changed; it always passes through -1 between two turns of one
+ * seat) gets turn_s from the event's time. */
+static void update_clock(arb__poker_state *state, int to_act_before, const arb_event *event)
+{
+    if (state->to_act < 0) {
+        state->turn_seq = 0;
+        state->turn_deadline_ms = 0;
+    } else if (state->to_act != to_act_before) {
+        state->turn_seq = event->seq;
+        state->turn_deadline_ms = event->applied_at_ms + state->config.turn_s * 1000;
+    }
+}
+
 int arb__poker_evolve(arb__poker_state *state, const arb_event *event)
 {
     ARB_ASSERT(state != NULL && event != NULL);
     if (!json_is_object(event->data) || event->seq == 0 || event->seq > (uint64_t)ARB_JSON_INT_MAX)
         return ARB_ECORRUPT;
-    for (size_t i = 0; i < sizeof evolve_table / sizeof evolve_table[0]; i++)
-        if (strcmp(evolve_table[i].type, event->type) == 0)
-            return evolve_table[i].evolve(state, event);
+    for (size_t i = 0; i < sizeof evolve_table / sizeof evolve_table[0]; i++) {
+        if (strcmp(evolve_table[i].type, event->type) != 0)
+            continue;
+        int to_act_before = state->to_act;
+        int rc = evolve_table[i].evolve(state, event);
+        if (rc == 0)
+            update_clock(state, to_act_before, event);
+        return rc;
+    }
     return ARB_ECORRUPT;
 }
 
-/* Evolve on a copy, so that a refused event leaves the state as it was. */
+void arb__poker_report_turn(const arb__poker_state *state, const arb_timer_sink *timers)
+{
+    if (timers == NULL || timers->add == NULL || !state->hand_active || state->to_act < 0 ||
+        state->partial)
+        return;
+    json_t *args = json_pack("{s:I, s:i, s:I}", "hand", (json_int_t)state->hands, "seat",
+                             state->to_act, "turn", (json_int_t)state->turn_seq);
+    /* Out of memory here would lose a deadline; stopping is the honest answer. */
+    ARB_ASSERT(args != NULL);
+    timers->add(timers->user, state->turn_deadline_ms, "timeout", args);
+    json_decref(args);
+}
+
+/* Evolve on a copy, so that a refused event leaves the state as it was; a
+ * new turn reports its deadline. */
 static int poker_evolve(void *state, const arb_event *event, const arb_timer_sink *timers)
 {
-    (void)timers; /* the turn clock is later work (docs/poker.md) */
     arb__poker_state next = *(const arb__poker_state *)state;
     int rc = arb__poker_evolve(&next, event);
-    if (rc == 0)
-        *(arb__poker_state *)state = next;
-    return rc;
+    if (rc != 0)
+        return rc;
+    *(arb__poker_state *)state = next;
+    if (next.to_act >= 0 && next.turn_seq == event->seq)
+        arb__poker_report_turn(&next, timers);
+    return 0;
 }
 
 static int poker_state_new(void **state_out)
@@ -605,7 +668,7 @@ static int poker_state_new(void **state_out)
     arb__poker_state *state = calloc(1, sizeof *state);
     if (state == NULL)
         return ARB_ENOMEM;
-    state->button = state->to_act = state->last_aggressor = -1;
+    state->button = state->to_act = state->last_aggressor = state->clock_seat = -1;
     *state_out = state;
     return 0;
 }

@@ -109,7 +109,10 @@ static int check_hand(const arb__poker_state *state, char *why, size_t why_size)
 {
     static const int board_cards[] = {0, 3, 4, 5};
     if (!state->hand_active)
-        return state->to_act == -1 ? 0 : arb__rules_corrupt(why, why_size, "a turn between hands");
+        return state->to_act == -1 && state->turn_seq == 0 && state->turn_deadline_ms == 0 &&
+                       state->clock_seat == -1
+                   ? 0
+                   : arb__rules_corrupt(why, why_size, "a turn between hands");
     int dealt = arb__poker_count(state, arb__poker_is_dealt);
     if (dealt != state->dealt_count || dealt < 2)
         return arb__rules_corrupt(why, why_size, "%d seats dealt, %d counted", dealt,
@@ -134,6 +137,12 @@ static int check_hand(const arb__poker_state *state, char *why, size_t why_size)
     if (state->posted < 2 ? state->to_act != -1
                           : (state->to_act == -1) != arb__poker_round_complete(state))
         return arb__rules_corrupt(why, why_size, "the turn does not fit the round");
+    /* The clock runs exactly while someone is to act; it plays for that
+     * seat only. */
+    if ((state->to_act >= 0) != (state->turn_seq > 0) ||
+        (state->to_act < 0 && state->turn_deadline_ms != 0) ||
+        (state->clock_seat != -1 && state->clock_seat != state->to_act))
+        return arb__rules_corrupt(why, why_size, "the turn clock does not fit the turn");
     if (!state->partial && (!state->deck_known || !state->seed_known))
         return arb__rules_corrupt(why, why_size, "the server's state lacks the deck");
     return 0;

@@ -48,6 +48,7 @@ static int emit(poker_call *call, const char *type, json_t *data)
     arb_event event = {0};
     memcpy(event.stream, call->command->stream, sizeof event.stream);
     event.seq = (call->ctx->next_seq > 0 ? call->ctx->next_seq : 1) + call->decision->event_count;
+    event.applied_at_ms = call->ctx->now_ms; /* as the engine will stamp it */
     snprintf(event.type, sizeof event.type, "%s", type);
     event.data = data;
     int rc = arb__poker_evolve(&call->work, &event);
@@ -534,6 +535,28 @@ static int decide_leave(poker_call *call, const json_t *args)
 
 /* Betting. */
 
+/* The move of seat (the one to act) on the working copy, then the dealer. */
+static int make_move(poker_call *call, int seat, arb__poker_action action, int64_t amount)
+{
+    const arb__poker_state *state = &call->work;
+    arb__poker_move move;
+    int rc = arb__poker_move_resolve(state, seat, action, amount, &move);
+    if (rc != 0) {
+        const arb__poker_seat *s = &state->seats[seat];
+        return arb_decision_reject(call->decision, rc,
+                                   json_pack("{s:I, s:I, s:I, s:I}", "current_bet",
+                                             (json_int_t)state->current_bet, "min_raise",
+                                             (json_int_t)state->min_raise, "bet",
+                                             (json_int_t)s->bet, "stack", (json_int_t)s->stack),
+                                   "%s: %s", arb__poker_action_name(action), arb_err_message(rc));
+    }
+    rc = emit(call, "acted",
+              json_pack("{s:i, s:s, s:I, s:I}", "seat", seat, "action",
+                        arb__poker_action_name(action), "amount", (json_int_t)move.chips, "to",
+                        (json_int_t)move.to));
+    return rc == 0 ? run_dealer(call) : rc;
+}
+
 static int decide_move(poker_call *call, arb__poker_action action, const json_t *args)
 {
     int seat;
@@ -551,22 +574,55 @@ static int decide_move(poker_call *call, arb__poker_action action, const json_t 
     if (!state->hand_active || state->to_act != seat)
         return arb_decision_reject(call->decision, ARB_EILLEGAL_TURN,
                                    json_pack("{s:i}", "to_act", state->to_act), NULL);
-    arb__poker_move move;
-    rc = arb__poker_move_resolve(state, seat, action, amount, &move);
-    if (rc != 0) {
-        const arb__poker_seat *s = &state->seats[seat];
-        return arb_decision_reject(call->decision, rc,
-                                   json_pack("{s:I, s:I, s:I, s:I}", "current_bet",
-                                             (json_int_t)state->current_bet, "min_raise",
-                                             (json_int_t)state->min_raise, "bet",
-                                             (json_int_t)s->bet, "stack", (json_int_t)s->stack),
-                                   "%s: %s", arb__poker_action_name(action), arb_err_message(rc));
-    }
-    rc = emit(call, "acted",
-              json_pack("{s:i, s:s, s:I, s:I}", "seat", seat, "action",
-                        arb__poker_action_name(action), "amount", (json_int_t)move.chips, "to",
-                        (json_int_t)move.to));
-    return rc == 0 ? run_dealer(call) : rc;
+    return make_move(call, seat, action, amount);
+}
+
+/* timeout {hand, seat, turn} (the turn clock's system proposal, at the
+ * deadline evolve reported): still that turn and past its deadline, the
+ * clock checks for the seat if it may, else folds; after
+ * ARB_POKER_TIMEOUTS_SIT_OUT such turns in a row the seat is also sat out.
+ * A turn that has moved on (the player acted in time) is ILLEGAL_TURN. */
+static int decide_timeout(poker_call *call, const json_t *args)
+{
+    int64_t hand = 0, seat = 0, turn = 0;
+    int rc = require_table(call);
+    if (rc == 0)
+        rc = arb_args_int(args, "hand", 1, ARB_JSON_INT_MAX, true, ARB_EINVALID_ARGUMENT, &hand,
+                          call->decision);
+    if (rc == 0)
+        rc = arb_args_int(args, "seat", 0, ARB_POKER_SEATS_MAX - 1, true, ARB_EINVALID_ARGUMENT,
+                          &seat, call->decision);
+    if (rc == 0)
+        rc = arb_args_int(args, "turn", 1, ARB_JSON_INT_MAX, true, ARB_EINVALID_ARGUMENT, &turn,
+                          call->decision);
+    if (rc != 0)
+        return rc;
+    const arb__poker_state *state = call->state;
+    if (!state->hand_active || (uint64_t)hand != state->hands || state->to_act != (int)seat ||
+        (uint64_t)turn != state->turn_seq)
+        return arb_decision_reject(
+            call->decision, ARB_EILLEGAL_TURN,
+            json_pack("{s:i, s:I}", "to_act", state->to_act, "turn", (json_int_t)state->turn_seq),
+            "that turn is over");
+    if (call->ctx->now_ms < state->turn_deadline_ms)
+        return arb_decision_reject(
+            call->decision, ARB_EILLEGAL_TURN,
+            json_pack("{s:I}", "deadline", (json_int_t)state->turn_deadline_ms),
+            "the turn has time left");
+    const arb__poker_seat *s = &state->seats[seat];
+    bool sit_out = !s->sitting_out && s->timeouts + 1 >= ARB_POKER_TIMEOUTS_SIT_OUT;
+    arb__poker_move probe;
+    arb__poker_action action =
+        arb__poker_move_resolve(state, (int)seat, ARB__POKER_CHECK, 0, &probe) == 0
+            ? ARB__POKER_CHECK
+            : ARB__POKER_FOLD;
+    rc = emit(call, "timed_out",
+              json_pack("{s:i, s:I}", "seat", (int)seat, "hand", (json_int_t)hand));
+    /* Sat out before the move, so that the dealer does not deal it into the
+     * next hand the move may start. */
+    if (rc == 0 && sit_out)
+        rc = emit(call, "sat_out", json_pack("{s:i, s:s}", "seat", (int)seat, "player", s->player));
+    return rc == 0 ? make_move(call, (int)seat, action, 0) : rc;
 }
 
 static int decide_fold(poker_call *call, const json_t *args)
@@ -621,6 +677,7 @@ static const action_entry action_table[] = {
     {"sit_out", decide_sit_out, false, {NULL}},
     {"sit_in", decide_sit_in, false, {NULL}},
     {"top_up", decide_top_up, false, {"amount", NULL}},
+    {"timeout", decide_timeout, true, {"hand", "seat", "turn", NULL}},
     {"create_table",
      decide_create_table,
      true,

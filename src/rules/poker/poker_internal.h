@@ -49,7 +49,7 @@
 #include "rules/poker/eval.h"
 
 /* The snapshot format written by this code. */
-#define ARB__POKER_SNAPSHOT_FORMAT 1
+#define ARB__POKER_SNAPSHOT_FORMAT 2
 #define ARB__POKER_BOARD_CARDS 5
 #define ARB__POKER_HOLE_CARDS 2
 /* BLAKE2b-256 of the seed and the hand's identity. */
@@ -95,6 +95,7 @@ typedef struct arb__poker_seat {
     uint8_t cards[ARB__POKER_HOLE_CARDS];
     int64_t bet;       /* chips in front of it this round */
     int64_t committed; /* chips it put in this hand (antes, blinds, bets) */
+    int timeouts;      /* turns in a row the clock played for it (timed_out) */
 } arb__poker_seat;
 
 typedef struct arb__poker_config {
@@ -119,7 +120,14 @@ typedef struct arb__poker_state {
     int small_seat, big_seat;
     int dealt_count; /* players dealt in */
     arb__poker_street street;
-    int to_act;          /* the seat to act, -1 when nobody is */
+    int to_act; /* the seat to act, -1 when nobody is */
+    /* The turn clock: the seq of the event that gave to_act its turn, and
+     * when the turn runs out (that event's applied_at + turn_s); both 0
+     * when nobody is to act. clock_seat is the seat a timed_out event is
+     * playing for until its acted event, else -1. */
+    uint64_t turn_seq;
+    int64_t turn_deadline_ms;
+    int clock_seat;
     int last_aggressor;  /* the last full or short bet or raise of this round, -1 */
     int64_t pot;         /* chips collected from finished rounds and antes */
     int64_t awarded;     /* paid out of this hand's pots so far */
@@ -142,6 +150,9 @@ typedef struct arb__poker_state {
 
 /* poker.c */
 int arb__poker_evolve(arb__poker_state *state, const arb_event *event);
+/* Report the running turn's deadline ("timeout {hand, seat, turn}") to
+ * timers (may be NULL); nothing when nobody is to act. */
+void arb__poker_report_turn(const arb__poker_state *state, const arb_timer_sink *timers);
 /* Whether viewer sees every card (NULL: the engine itself, or the system). */
 bool arb__poker_sees_everything(const arb_principal *viewer);
 

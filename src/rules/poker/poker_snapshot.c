@@ -24,8 +24,8 @@
 
 #include "rules/poker/poker_internal.h"
 
-#define SEAT_FIELDS 14
-#define VIEW_FIELDS 23
+#define SEAT_FIELDS 15
+#define VIEW_FIELDS 26
 
 /* State to JSON. */
 
@@ -55,13 +55,13 @@ static json_t *seat_json(const arb__poker_seat *s, bool cards_visible)
 {
     json_t *cards =
         cards_visible && s->cards_known ? arb__poker_cards_json(s->cards, 2) : json_null();
-    return json_pack("{s:o, s:I, s:b, s:I, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:I, s:I, s:o}",
+    return json_pack("{s:o, s:I, s:b, s:I, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:I, s:I, s:o, s:i}",
                      "player", s->occupied ? json_string(s->player) : json_null(), "stack",
                      (json_int_t)s->stack, "sitting_out", s->sitting_out, "version",
                      (json_int_t)s->version, "in_hand", s->in_hand, "folded", s->folded, "all_in",
                      s->all_in, "acted", s->acted, "may_raise", s->may_raise, "shown", s->shown,
                      "mucked", s->mucked, "bet", (json_int_t)s->bet, "committed",
-                     (json_int_t)s->committed, "cards", cards);
+                     (json_int_t)s->committed, "cards", cards, "timeouts", s->timeouts);
 }
 
 /* The state as viewer sees it; everything (the snapshot) when all is set. */
@@ -94,6 +94,15 @@ static json_t *state_json(const arb__poker_state *state, const arb_principal *vi
         hex_or_null(state->seed, sizeof state->seed,
                     state->seed_known && (all || state->seed_revealed)),
         "seed_revealed", state->seed_revealed, "seats", seats);
+    /* The turn clock is public: every player sees whose turn runs out when. */
+    if (json != NULL &&
+        (json_object_set_new(json, "turn_seq", json_integer((json_int_t)state->turn_seq)) != 0 ||
+         json_object_set_new(json, "turn_deadline",
+                             json_integer((json_int_t)state->turn_deadline_ms)) != 0 ||
+         json_object_set_new(json, "clock_seat", json_integer(state->clock_seat)) != 0)) {
+        json_decref(json);
+        json = NULL;
+    }
     if (json != NULL && all &&
         json_object_set_new(json, "deck",
                             state->deck_known ? arb__poker_cards_json(state->deck, 52)
@@ -181,7 +190,8 @@ static bool load_seat(arb__poker_seat *s, const json_t *json, uint64_t seq)
         !get_bool(json, "in_hand", &s->in_hand) || !get_bool(json, "folded", &s->folded) ||
         !get_bool(json, "all_in", &s->all_in) || !get_bool(json, "acted", &s->acted) ||
         !get_bool(json, "may_raise", &s->may_raise) || !get_bool(json, "shown", &s->shown) ||
-        !get_bool(json, "mucked", &s->mucked))
+        !get_bool(json, "mucked", &s->mucked) ||
+        !get_int(json, "timeouts", 0, ARB_POKER_TIMEOUTS_SIT_OUT, &s->timeouts))
         return false;
     s->version = (uint64_t)version;
     if (json_is_string(player)) {
@@ -212,7 +222,7 @@ static bool load_street(arb__poker_state *state, const json_t *json)
 
 static bool load_fields(arb__poker_state *state, const json_t *json, uint64_t seq)
 {
-    int64_t hands, seats = state->created ? state->config.seat_count : 0;
+    int64_t hands, turn_seq, seats = state->created ? state->config.seat_count : 0;
     const json_t *board = json_object_get(json, "board");
     bool commitment_known;
     if (!arb__rules_data_int(json, "chips_in", 0, ARB_JSON_INT_MAX, &state->chips_in) ||
@@ -238,8 +248,13 @@ static bool load_fields(arb__poker_state *state, const json_t *json, uint64_t se
         commitment_known != (hands > 0) ||
         !get_hex(json, "seed", state->seed, sizeof state->seed, &state->seed_known) ||
         !get_bool(json, "seed_revealed", &state->seed_revealed) ||
-        (state->seed_revealed && !state->seed_known))
+        (state->seed_revealed && !state->seed_known) ||
+        !arb__rules_data_int(json, "turn_seq", 0, (int64_t)seq, &turn_seq) ||
+        !arb__rules_data_int(json, "turn_deadline", 0, ARB_JSON_INT_MAX,
+                             &state->turn_deadline_ms) ||
+        !get_int(json, "clock_seat", -1, seats - 1, &state->clock_seat))
         return false;
+    state->turn_seq = (uint64_t)turn_seq;
     state->hands = (uint64_t)hands;
     state->board_count = (int)json_array_size(board);
     const json_t *seat_array = json_object_get(json, "seats");
@@ -286,7 +301,6 @@ static int load(const json_t *json, uint64_t seq, bool partial, const char *view
 int arb__poker_snapshot_load(const json_t *snapshot, uint64_t seq, void **state_out,
                              const arb_timer_sink *timers)
 {
-    (void)timers; /* no deadlines yet: the turn clock is later work */
     ARB_ASSERT(state_out != NULL);
     *state_out = NULL;
     const json_t *format = json_object_get(snapshot, "format");
@@ -298,6 +312,8 @@ int arb__poker_snapshot_load(const json_t *snapshot, uint64_t seq, void **state_
     json_object_del(copy, "format");
     int rc = load(copy, seq, false, NULL, state_out);
     json_decref(copy);
+    if (rc == 0)
+        arb__poker_report_turn(*state_out, timers); /* the running turn's clock */
     return rc;
 }
 

@@ -222,6 +222,46 @@ static void test_hold_expires_by_timer_and_across_restart(void **state)
     assert_int_equal(arb_engine_next_deadline(f->engine), INT64_MAX);
 }
 
+/* The poker turn clock through the engine: the deadline evolve reports is
+ * a timer, whose system proposal (timeout) the tick commits to the log;
+ * rebuilt after a restart from the snapshot or the replay. */
+static void test_poker_turn_clock_by_timer(void **state)
+{
+    engine_fixture *f = *state;
+    const char *T = "table:clock";
+    assert_int_equal(
+        engine_fixture_admin_propose(f, T, "create_table", "{s:s,s:i,s:i,s:i,s:i,s:i,s:i}", "table",
+                                     "clock", "seats", 2, "small_blind", 1, "big_blind", 2,
+                                     "buy_in_min", 100, "buy_in_max", 1000, "turn_s", 20),
+        0);
+    assert_int_equal(test_propose(f->engine, NULL, "ann", ARB_ROLE_USER, 1, T, "sit", "{s:i,s:i}",
+                                  "seat", 0, "buy_in", 500),
+                     0);
+    assert_int_equal(test_propose(f->engine, NULL, "bob", ARB_ROLE_USER, 1, T, "sit", "{s:i,s:i}",
+                                  "seat", 1, "buy_in", 500),
+                     0);
+    /* The hand started; the button (seat 0, ann) is on the clock. */
+    assert_int_equal(arb_engine_next_deadline(f->engine), f->clock.now_ms + 20000);
+    uint64_t version = engine_fixture_version(f, T);
+    engine_fixture_reopen(f); /* the deadline comes back after a restart */
+    assert_int_equal(arb_engine_next_deadline(f->engine), f->clock.now_ms + 20000);
+    size_t fired = 0;
+    f->clock.now_ms += 19999;
+    assert_int_equal(arb_engine_tick(f->engine, &fired), 0);
+    assert_int_equal(fired, 0);
+    f->clock.now_ms += 1;
+    assert_int_equal(arb_engine_tick(f->engine, &fired), 0);
+    assert_int_equal(fired, 1);
+    assert_true(engine_fixture_version(f, T) > version);
+    json_t *st = test_state(f->engine, T, NULL);
+    json_t *ann = json_array_get(json_object_get(st, "seats"), 0);
+    assert_int_equal(json_integer_value(json_object_get(ann, "timeouts")), 1);
+    json_decref(st);
+    /* ann folded to the clock; the next hand's turn is on the clock again. */
+    assert_int_equal(arb_engine_next_deadline(f->engine), f->clock.now_ms + 20000);
+    engine_fixture_verify(f, NULL);
+}
+
 static void test_timer_restored_from_snapshot(void **state)
 {
     engine_fixture *f = *state;
@@ -414,6 +454,7 @@ int main(void)
         ENGINE_FIXTURE_TEST(test_snapshot_spacing_grows_with_the_state),
         ENGINE_FIXTURE_TEST(test_tampering_is_detected),
         ENGINE_FIXTURE_TEST(test_tampering_before_the_snapshot_is_detected),
+        ENGINE_FIXTURE_TEST(test_poker_turn_clock_by_timer),
         ENGINE_FIXTURE_TEST(test_on_commit_sees_events_in_order),
         ENGINE_FIXTURE_TEST(test_pipelined_submit),
         ENGINE_FIXTURE_TEST(test_verify_checks_outcomes),

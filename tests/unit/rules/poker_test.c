@@ -55,7 +55,20 @@ typedef struct table {
      * events; NULL when none. */
     void *observer;
     arb_principal observer_principal;
+    int64_t now_ms; /* the clock of decide and of the events' applied_at */
+    /* The last deadline evolve reported (the turn clock). */
+    int64_t timer_at_ms;
+    json_t *timer_args;
 } table;
+
+static void timer_add(void *user, int64_t at_ms, const char *action, json_t *args)
+{
+    table *t = user;
+    assert_string_equal(action, "timeout");
+    t->timer_at_ms = at_ms;
+    json_decref(t->timer_args);
+    t->timer_args = json_incref(args);
+}
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -108,6 +121,7 @@ static void table_init(table *t, uint64_t seed)
     assert_int_equal(R->state_new(&t->state), 0);
     t->rng = seed | 1;
     t->snapshot_every = 7;
+    t->now_ms = 1000;
 }
 
 static void table_free(table *t)
@@ -117,6 +131,7 @@ static void table_free(table *t)
         R->state_free(t->observer);
     json_decref(t->events);
     json_decref(t->details);
+    json_decref(t->timer_args);
 }
 
 static void make_event(arb_event *event, uint64_t seq, const char *type, json_t *data)
@@ -135,7 +150,7 @@ static int act_role(table *t, const char *who, arb_role role, const char *action
     arb_command_init(&command);
     assert_int_equal(arb_command_set(&command, who, role, t->seq + 1, STREAM, action, args), 0);
     json_decref(args);
-    arb_ctx ctx = {.now_ms = 1000,
+    arb_ctx ctx = {.now_ms = t->now_ms,
                    .next_seq = t->seq + 1,
                    .version = t->seq,
                    .random_bytes = t->no_random ? NULL : random_bytes,
@@ -151,7 +166,9 @@ static int act_role(table *t, const char *who, arb_role role, const char *action
     for (size_t i = 0; code == 0 && i < decision.event_count; i++) {
         arb_event event;
         make_event(&event, ++t->seq, decision.events[i].type, decision.events[i].data);
-        int rc = R->evolve(t->state, &event, NULL);
+        event.applied_at_ms = t->now_ms;
+        arb_timer_sink sink = {.add = timer_add, .user = t};
+        int rc = R->evolve(t->state, &event, &sink);
         if (rc != 0)
             fail_msg("evolve %s: %d", event.type, rc);
         check_state(t->state);
@@ -592,6 +609,84 @@ static void test_rejections(void **unused)
 
 /* Leaving mid-hand after a fold keeps the seat's chips in the pot and the
  * seat closed until the hand ends. */
+static int timeout(table *t, json_t *args)
+{
+    return act_role(t, "system", ARB_ROLE_SYSTEM, "timeout", args);
+}
+
+/* The turn clock: a new turn reports its deadline (applied_at + turn_s);
+ * the system's timeout at the deadline checks when it may, else folds;
+ * early, late (the turn moved on) or from a user it is refused; a player's
+ * own move ends a run of timeouts, and ARB_POKER_TIMEOUTS_SIT_OUT in a row
+ * sit the player out. */
+static void test_turn_clock(void **unused)
+{
+    (void)unused;
+    table t;
+    table_init(&t, 5);
+    t.snapshot_every = 3; /* the clock's fields round-trip through snapshots */
+    create(&t, 6, 0);
+    assert_int_equal(sit(&t, "a", 0, 1000), 0);
+    t.now_ms = 50000;
+    assert_int_equal(sit(&t, "b", 3, 1000), 0);
+    /* a (button, small blind) to act, since the big blind's post. */
+    assert_int_equal(S(&t)->to_act, 0);
+    assert_int_equal(S(&t)->turn_deadline_ms, 50000 + 30 * 1000);
+    assert_int_equal(t.timer_at_ms, 80000);
+    assert_int_equal(json_integer_value(json_object_get(t.timer_args, "seat")), 0);
+    assert_int_equal(json_integer_value(json_object_get(t.timer_args, "hand")), 1);
+    uint64_t turn = S(&t)->turn_seq;
+    assert_int_equal(json_integer_value(json_object_get(t.timer_args, "turn")), (json_int_t)turn);
+    json_t *args = json_deep_copy(t.timer_args);
+    /* Early; from a user; for another turn: refused. */
+    t.now_ms = 79999;
+    assert_int_equal(timeout(&t, json_incref(args)), ARB_EILLEGAL_TURN);
+    t.now_ms = 80000;
+    assert_int_equal(act(&t, "b", "timeout", json_incref(args)), ARB_EFORBIDDEN);
+    assert_int_equal(timeout(&t, json_pack("{s:i, s:i, s:I}", "hand", 1, "seat", 0, "turn",
+                                           (json_int_t)turn + 1)),
+                     ARB_EILLEGAL_TURN);
+    /* At the deadline: a faces the big blind, cannot check: folds. */
+    assert_int_equal(timeout(&t, json_incref(args)), 0);
+    json_t *acted = emitted(&t, "acted");
+    assert_non_null(emitted(&t, "timed_out"));
+    assert_string_equal(json_string_value(json_object_get(acted, "action")), "fold");
+    assert_null(emitted(&t, "sat_out"));
+    assert_int_equal(S(&t)->seats[0].timeouts, 1);
+    /* The same timer again (a resend, or a stale one): that turn is over. */
+    assert_int_equal(timeout(&t, args), ARB_EILLEGAL_TURN);
+    /* Hand 2: b is the button and acts first; b calls, a's turn (the big
+     * blind may check): the clock checks, and that is a's second timeout
+     * in a row: a is sat out. */
+    assert_int_equal(S(&t)->hands, 2);
+    assert_int_equal(act(&t, "b", "call", NULL), 0);
+    assert_int_equal(S(&t)->to_act, 0);
+    t.now_ms = S(&t)->turn_deadline_ms;
+    assert_int_equal(timeout(&t, json_incref(t.timer_args)), 0);
+    acted = emitted(&t, "acted");
+    assert_string_equal(json_string_value(json_object_get(acted, "action")), "check");
+    assert_non_null(emitted(&t, "sat_out"));
+    assert_true(S(&t)->seats[0].sitting_out);
+    assert_int_equal(S(&t)->seats[0].timeouts, 2);
+    /* a comes back: the count starts over. On the flop the big blind (a)
+     * acts first; its turn times out once more (a check, no sit-out), then
+     * on the turn a moves itself, which ends the run. */
+    assert_int_equal(act(&t, "a", "sit_in", NULL), 0);
+    assert_int_equal(S(&t)->seats[0].timeouts, 0);
+    assert_int_equal(S(&t)->street, ARB__POKER_FLOP);
+    assert_int_equal(S(&t)->to_act, 0);
+    t.now_ms = S(&t)->turn_deadline_ms;
+    assert_int_equal(timeout(&t, json_incref(t.timer_args)), 0);
+    assert_null(emitted(&t, "sat_out"));
+    assert_int_equal(S(&t)->seats[0].timeouts, 1);
+    assert_int_equal(act(&t, "b", "check", NULL), 0);
+    assert_int_equal(S(&t)->street, ARB__POKER_TURN);
+    assert_int_equal(act(&t, "a", "check", NULL), 0);
+    assert_int_equal(S(&t)->seats[0].timeouts, 0);
+    assert_false(S(&t)->seats[0].sitting_out);
+    table_free(&t);
+}
+
 static void test_leave_after_fold(void **unused)
 {
     (void)unused;
@@ -728,7 +823,7 @@ static void predict(table *t, const char *who, const char *action, json_t *args,
     arb_command command;
     arb_command_init(&command);
     assert_int_equal(arb_command_set(&command, who, ARB_ROLE_USER, 1, STREAM, action, args), 0);
-    arb_ctx ctx = {.now_ms = 1000, .next_seq = t->seq + 1, .version = t->seq};
+    arb_ctx ctx = {.now_ms = t->now_ms, .next_seq = t->seq + 1, .version = t->seq};
     arb_decision decision;
     arb_decision_init(&decision);
     R->decide(copy, &command, &ctx, &decision);
@@ -877,6 +972,7 @@ int main(void)
         cmocka_unit_test(test_showdown_order_and_muck),
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_leave_after_fold),
+        cmocka_unit_test(test_turn_clock),
         cmocka_unit_test(test_fairness_and_redaction),
         cmocka_unit_test(test_random_hands),
     };
