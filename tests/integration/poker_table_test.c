@@ -1,0 +1,316 @@
+/*
+ * poker_table_test.c - the poker table (docs/poker.md) over real WebSocket
+ * against the real arbiterd.
+ *
+ * Six players: each plays on one connection and watches the table on
+ * another (subscribed). The first hand starts when two have sat; it is
+ * folded away, and the second deals all six in. Every watcher must receive
+ * that hand_started with its own two hole cards and nobody else's; a player
+ * who acts out of turn is rejected ILLEGAL_TURN, and the rejection carries
+ * the table as that player may see it (its state is replaced by the
+ * server's). Then the turn clock: at a table with a one-second clock one
+ * player disconnects; the two others keep playing (each acts whenever the
+ * state says it is its turn); the clock must play for the one who left -
+ * a check, else a fold, recorded as timed_out in the log - and sit it out
+ * after two turns in a row. `arbiter verify` re-reads the whole log after
+ * each.
+ *
+ * Nothing asserts on time: deadlines only stop a hang (the clock's own
+ * turns are one second; the players poll the state every 20 ms and answer
+ * at once).
+ */
+#include "server.h"
+#include "support.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arbiter/error.h"
+
+#define SIX "table:six"
+#define CLOCK "table:clock"
+#define PLAYERS 6
+#define ANSWER_TIMEOUT_MS 30000
+/* How long the clock story may take before the test gives up: a bound
+ * against a hang, not a measurement. */
+#define CLOCK_WAIT_MS 60000
+
+typedef struct fixture {
+    char *dir;
+    char data[1100];
+    test_server server;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->dir = test_mkdtemp("poker");
+    snprintf(f->data, sizeof f->data, "%s/data", f->dir);
+    test_server_start(&f->server, f->data, NULL);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (f->server.pid > 0)
+        assert_int_equal(test_server_stop(&f->server, SIGTERM), 0);
+    const char *const verify[] = {"arbiter", "verify", "--data", f->data, NULL};
+    char *out = NULL;
+    int rc = test_run_tool(&out, verify);
+    if (rc != 0)
+        fail_msg("arbiter verify exited %d: %s", rc, out != NULL ? out : "");
+    free(out);
+    test_rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static uint64_t next_seq(void)
+{
+    static uint64_t seq;
+    if (seq == 0)
+        seq = (uint64_t)time(NULL) * 1000;
+    return ++seq;
+}
+
+static const char *type_of(const json_t *message)
+{
+    const char *type = json_string_value(json_object_get(message, "type"));
+    assert_non_null(type);
+    return type;
+}
+
+/* Propose and return the answer's type ("committed" or "rejected"); the
+ * answer itself goes to *answer_out when that is not NULL. */
+static const char *propose(arb_ws_client *client, const char *stream, const char *action,
+                           json_t *args, json_t **answer_out)
+{
+    json_t *answer = test_ws_propose(client, next_seq(), stream, action, args);
+    const char *type = strcmp(type_of(answer), "committed") == 0 ? "committed" : "rejected";
+    if (answer_out != NULL)
+        *answer_out = answer;
+    else
+        json_decref(answer);
+    return type;
+}
+
+static void expect_committed(arb_ws_client *client, const char *stream, const char *action,
+                             json_t *args)
+{
+    json_t *answer = NULL;
+    if (strcmp(propose(client, stream, action, args, &answer), "committed") != 0) {
+        char *text = json_dumps(answer, JSON_COMPACT);
+        fail_msg("%s rejected: %s", action, text);
+    }
+    json_decref(answer);
+}
+
+static void create_table(const test_server *server, const char *stream, int seats, int turn_s)
+{
+    arb_ws_client *admin = test_ws_open(server, "admin");
+    expect_committed(admin, stream, "create_table",
+                     json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i}", "table",
+                               strchr(stream, ':') + 1, "seats", seats, "small_blind", 5,
+                               "big_blind", 10, "buy_in_min", 100, "buy_in_max", 1000, "turn_s",
+                               turn_s));
+    arb_ws_close(admin);
+}
+
+/* The table's state as viewer sees it (HTTP). */
+static json_t *table_state(const test_server *server, const char *stream, const char *viewer)
+{
+    char path[128], headers[128];
+    snprintf(path, sizeof path, "/v1/streams/%s", stream);
+    snprintf(headers, sizeof headers, "X-Client-Id: %s\r\n", viewer);
+    json_t *body = NULL;
+    assert_int_equal(test_http(server, "GET", path, headers, NULL, &body), 200);
+    json_t *state = json_incref(json_object_get(body, "state"));
+    json_decref(body);
+    assert_non_null(state);
+    return state;
+}
+
+static json_int_t int_of(const json_t *object, const char *key)
+{
+    const json_t *value = json_object_get(object, key);
+    assert_true(json_is_integer(value));
+    return json_integer_value(value);
+}
+
+/* Read the watcher's messages until a patch brings hand_started of hand;
+ * returns a copy of its data. */
+static json_t *await_hand_started(arb_ws_client *watcher, json_int_t hand)
+{
+    for (;;) {
+        json_t *message = test_ws_recv(watcher, ANSWER_TIMEOUT_MS);
+        json_t *found = NULL;
+        if (strcmp(type_of(message), "patch") == 0) {
+            size_t i;
+            json_t *event;
+            json_array_foreach (json_object_get(message, "events"), i, event) {
+                const json_t *data = json_object_get(event, "data");
+                if (strcmp(json_string_value(json_object_get(event, "type")), "hand_started") ==
+                        0 &&
+                    int_of(data, "hand") == hand)
+                    found = json_deep_copy(data);
+            }
+        }
+        json_decref(message);
+        if (found != NULL)
+            return found;
+    }
+}
+
+/* Whoever is to act in hand 1 folds until it ends. */
+static void fold_hand_away(const test_server *server, arb_ws_client *const players[])
+{
+    for (int guard = 0; guard < PLAYERS; guard++) {
+        json_t *state = table_state(server, SIX, "admin");
+        json_int_t hands = int_of(state, "hands");
+        json_int_t to_act = int_of(state, "to_act");
+        json_decref(state);
+        if (hands > 1)
+            return;
+        assert_true(to_act >= 0 && to_act < PLAYERS);
+        expect_committed(players[to_act], SIX, "fold", json_object());
+    }
+    fail_msg("hand 1 did not end");
+}
+
+static void test_six_players_see_their_own_cards(void **state)
+{
+    fixture *f = *state;
+    create_table(&f->server, SIX, PLAYERS, 600);
+    arb_ws_client *players[PLAYERS], *watchers[PLAYERS];
+    for (int i = 0; i < PLAYERS; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "p%d", i);
+        players[i] = test_ws_open(&f->server, id);
+        watchers[i] = test_ws_open(&f->server, id);
+        test_ws_send(watchers[i], "{s:s, s:s}", "type", "subscribe", "stream", SIX);
+        json_decref(test_ws_expect(watchers[i], "snapshot", ANSWER_TIMEOUT_MS));
+    }
+    for (int i = 0; i < PLAYERS; i++)
+        expect_committed(players[i], SIX, "sit", json_pack("{s:i, s:i}", "seat", i, "buy_in", 500));
+    fold_hand_away(&f->server, players);
+    /* Hand 2 dealt all six in; each watcher sees its own cards only. */
+    for (int i = 0; i < PLAYERS; i++) {
+        json_t *started = await_hand_started(watchers[i], 2);
+        const json_t *dealt = json_object_get(started, "dealt");
+        assert_int_equal(json_array_size(dealt), PLAYERS);
+        assert_null(json_object_get(started, "seed"));
+        assert_null(json_object_get(started, "deck"));
+        size_t k;
+        json_t *entry;
+        int own = 0;
+        json_array_foreach (dealt, k, entry) {
+            const json_t *cards = json_object_get(entry, "cards");
+            if (int_of(entry, "seat") == i) {
+                assert_int_equal(json_array_size(cards), 2);
+                own++;
+            } else {
+                assert_true(json_is_null(cards));
+            }
+        }
+        assert_int_equal(own, 1);
+        json_decref(started);
+    }
+    /* Out of turn: rejected, with the table as that player sees it. */
+    json_t *table = table_state(&f->server, SIX, "admin");
+    json_int_t to_act = int_of(table, "to_act");
+    json_decref(table);
+    int other = (int)(to_act + 1) % PLAYERS;
+    json_t *answer = NULL;
+    assert_string_equal(propose(players[other], SIX, "check", json_object(), &answer), "rejected");
+    assert_string_equal(json_string_value(json_object_get(answer, "code")), "ILLEGAL_TURN");
+    json_t *snapshot = json_object_get(answer, "snapshot");
+    assert_non_null(snapshot);
+    const json_t *seats = json_object_get(json_object_get(snapshot, "state"), "seats");
+    if (seats == NULL)
+        seats = json_object_get(snapshot, "seats");
+    assert_int_equal(json_array_size(seats), PLAYERS);
+    for (int i = 0; i < PLAYERS; i++) {
+        const json_t *cards = json_object_get(json_array_get(seats, (size_t)i), "cards");
+        if (i == other)
+            assert_int_equal(json_array_size(cards), 2);
+        else
+            assert_true(json_is_null(cards));
+    }
+    json_decref(answer);
+    for (int i = 0; i < PLAYERS; i++) {
+        arb_ws_close(players[i]);
+        arb_ws_close(watchers[i]);
+    }
+}
+
+/* The timed_out events of seat in the log (as the admin reads it). */
+static int timed_out_count(const test_server *server, json_int_t seat)
+{
+    json_t *body = NULL;
+    assert_int_equal(test_http(server, "GET", "/v1/streams/" CLOCK "/events?since=0&limit=1000",
+                               "X-Client-Id: admin\r\n", NULL, &body),
+                     200);
+    int count = 0;
+    size_t i;
+    json_t *event;
+    json_array_foreach (json_object_get(body, "events"), i, event) {
+        if (strcmp(json_string_value(json_object_get(event, "type")), "timed_out") == 0 &&
+            int_of(json_object_get(event, "data"), "seat") == seat)
+            count++;
+    }
+    json_decref(body);
+    return count;
+}
+
+static void test_clock_plays_for_a_player_who_left(void **state)
+{
+    fixture *f = *state;
+    create_table(&f->server, CLOCK, 3, 1);
+    arb_ws_client *players[3];
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "c%d", i);
+        players[i] = test_ws_open(&f->server, id);
+        expect_committed(players[i], CLOCK, "sit",
+                         json_pack("{s:i, s:i}", "seat", i, "buy_in", 1000));
+    }
+    /* c0 is gone; c1 and c2 answer every turn of theirs at once. */
+    arb_ws_close(players[0]);
+    players[0] = NULL;
+    bool sat_out = false;
+    for (int waited_ms = 0; !sat_out && waited_ms < CLOCK_WAIT_MS; waited_ms += 20) {
+        json_t *table = table_state(&f->server, CLOCK, "admin");
+        const json_t *seats = json_object_get(table, "seats");
+        sat_out = json_is_true(json_object_get(json_array_get(seats, 0), "sitting_out"));
+        json_int_t to_act = int_of(table, "to_act");
+        if (!sat_out && json_is_true(json_object_get(table, "hand_active")) && to_act > 0) {
+            const json_t *seat = json_array_get(seats, (size_t)to_act);
+            bool may_check = int_of(seat, "bet") == int_of(table, "current_bet");
+            /* The turn may have moved on meanwhile: a rejection is fine. */
+            propose(players[to_act], CLOCK, may_check ? "check" : "call", json_object(), NULL);
+        } else {
+            usleep(20 * 1000);
+        }
+        json_decref(table);
+    }
+    assert_true(sat_out);
+    assert_true(timed_out_count(&f->server, 0) >= 2);
+    arb_ws_close(players[1]);
+    arb_ws_close(players[2]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_six_players_see_their_own_cards, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_plays_for_a_player_who_left, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
