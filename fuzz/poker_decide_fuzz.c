@@ -16,7 +16,8 @@
  *   - propose a seating action (sit, leave, sit_out, sit_in, top_up) or
  *     create_table with edge values, or an unknown action;
  *   - propose the turn clock's timeout (mostly the system's, for the
- *     running turn; sometimes another seat's or turn's, or a user's);
+ *     running turn; sometimes another seat's or turn's, or a user's), or a
+ *     bot's move, or seat a bot (add_bot) and move it;
  *   - advance the clock;
  *   - round-trip the state through snapshot_save / snapshot_load and go on
  *     with the loaded state;
@@ -444,6 +445,11 @@ static bool poker_fuzz_code_listed(const char *action, int code)
          {ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_ENOT_SEATED, ARB_EHAND_IN_PROGRESS}},
         {"timeout",
          {ARB_EFORBIDDEN, ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_EILLEGAL_TURN}},
+        {"bot_move",
+         {ARB_EFORBIDDEN, ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_EILLEGAL_TURN}},
+        {"add_bot",
+         {ARB_EFORBIDDEN, ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_EBUY_IN_OUT_OF_RANGE,
+          ARB_EALREADY_SEATED, ARB_ETABLE_FULL, ARB_ESEAT_TAKEN, ARB_EOVERFLOW}},
     };
     static const int betting[] = {
         ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT,   ARB_ENOT_SEATED,     ARB_EILLEGAL_TURN,
@@ -836,10 +842,20 @@ static void poker_fuzz_timeout_step(poker_fuzz *fuzz)
     json_t *args = json_pack("{s:I, s:I, s:I}", "hand", (json_int_t)(s->hands > 0 ? s->hands : 1),
                              "seat", seat, "turn", turn > 0 ? turn : 1);
     ARB_ASSERT(args != NULL);
-    if (pick % 8 == 7)
+    if (pick % 8 == 4) {
+        /* A bot at a seat the input picks, then its move if it is to act. */
+        json_t *bot = json_pack("{s:i, s:I}", "seat", pick % ARB_POKER_SEATS_MAX, "buy_in",
+                                (json_int_t)(s->created ? s->config.buy_in_min : 100));
+        ARB_ASSERT(bot != NULL);
+        poker_fuzz_propose(fuzz, "admin", ARB_ROLE_ADMIN, "add_bot", bot, 1);
+        poker_fuzz_propose(fuzz, "$system", ARB_ROLE_SYSTEM, "bot_move", args, 1);
+    } else if (pick % 8 == 3) {
+        poker_fuzz_propose(fuzz, "$system", ARB_ROLE_SYSTEM, "bot_move", args, 1);
+    } else if (pick % 8 == 7) {
         poker_fuzz_propose(fuzz, poker_fuzz_players[pick % 3], ARB_ROLE_USER, "timeout", args, 1);
-    else
+    } else {
         poker_fuzz_propose(fuzz, "$system", ARB_ROLE_SYSTEM, "timeout", args, 1);
+    }
 }
 
 static void poker_fuzz_advance(poker_fuzz *fuzz)

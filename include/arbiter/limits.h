@@ -212,6 +212,9 @@
 /* Turns in a row the clock plays for a seat (it checks, else folds) before
  * the seat is sat out. */
 #define ARB_POKER_TIMEOUTS_SIT_OUT 2
+/* How long a server-side bot (docs/poker.md, "Bots") waits before its move,
+ * from the start of its turn, ms: quick, but a human can follow it. */
+#define ARB_POKER_BOT_DELAY_MS 500
 /* The table's name (echoed from create_table). */
 #define ARB_POKER_TABLE_NAME_BYTES_MAX 64
 /* Events of one hand a hand history reads (hand_started to hand_ended,

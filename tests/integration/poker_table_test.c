@@ -12,8 +12,9 @@
  * player disconnects; the two others keep playing (each acts whenever the
  * state says it is its turn); the clock must play for the one who left -
  * a check, else a fold, recorded as timed_out in the log - and sit it out
- * after two turns in a row. `arbiter verify` re-reads the whole log after
- * each.
+ * after two turns in a row. And a table played alone: one human and two
+ * of the server's bots, whose moves come from their timers. `arbiter
+ * verify` re-reads the whole log after each.
  *
  * Nothing asserts on time: deadlines only stop a hang (the clock's own
  * turns are one second; the players poll the state every 20 ms and answer
@@ -35,9 +36,10 @@
 #define CLOCK "table:clock"
 #define PLAYERS 6
 #define ANSWER_TIMEOUT_MS 30000
-/* How long the clock story may take before the test gives up: a bound
- * against a hang, not a measurement. */
-#define CLOCK_WAIT_MS 60000
+/* How long the clock and bot stories may take before the test gives up: a
+ * bound against a hang (sanitizer builds are several times slower), not a
+ * measurement. */
+#define CLOCK_WAIT_MS 180000
 
 typedef struct fixture {
     char *dir;
@@ -285,7 +287,8 @@ static void test_clock_plays_for_a_player_who_left(void **state)
     arb_ws_close(players[0]);
     players[0] = NULL;
     bool sat_out = false;
-    for (int waited_ms = 0; !sat_out && waited_ms < CLOCK_WAIT_MS; waited_ms += 20) {
+    int waited_ms = 0;
+    for (; !sat_out && waited_ms < CLOCK_WAIT_MS; waited_ms += 20) {
         json_t *table = table_state(&f->server, CLOCK, "admin");
         const json_t *seats = json_object_get(table, "seats");
         sat_out = json_is_true(json_object_get(json_array_get(seats, 0), "sitting_out"));
@@ -300,10 +303,56 @@ static void test_clock_plays_for_a_player_who_left(void **state)
         }
         json_decref(table);
     }
+    printf("the clock sat c0 out after about %d ms\n", waited_ms);
     assert_true(sat_out);
     assert_true(timed_out_count(&f->server, 0) >= 2);
     arb_ws_close(players[1]);
     arb_ws_close(players[2]);
+}
+
+/* A table played alone: a human and two bots. The human checks or calls
+ * whenever it is to act; the bots' moves come from their timers through
+ * the real server, until two hands have been played. */
+static void test_a_human_and_two_bots(void **state)
+{
+    fixture *f = *state;
+    const char *stream = "table:bots";
+    create_table(&f->server, stream, 3, 600);
+    arb_ws_client *admin = test_ws_open(&f->server, "admin");
+    for (int seat = 1; seat <= 2; seat++)
+        expect_committed(admin, stream, "add_bot",
+                         json_pack("{s:i, s:i}", "seat", seat, "buy_in", 1000));
+    arb_ws_close(admin);
+    arb_ws_client *human = test_ws_open(&f->server, "human");
+    expect_committed(human, stream, "sit", json_pack("{s:i, s:i}", "seat", 0, "buy_in", 1000));
+    json_int_t hands = 0;
+    int waited_ms = 0;
+    for (; hands < 3 && waited_ms < CLOCK_WAIT_MS; waited_ms += 20) {
+        json_t *table = table_state(&f->server, stream, "human");
+        hands = int_of(table, "hands");
+        const json_t *seats = json_object_get(table, "seats");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(seats, 1), "player")),
+                            "bot.1");
+        /* The bots' cards stay hidden from the human. */
+        for (size_t i = 1; i <= 2; i++) {
+            const json_t *seat = json_array_get(seats, i);
+            if (!json_is_true(json_object_get(seat, "shown")))
+                assert_true(json_is_null(json_object_get(seat, "cards")));
+        }
+        bool mine =
+            json_is_true(json_object_get(table, "hand_active")) && int_of(table, "to_act") == 0;
+        if (mine) {
+            const json_t *seat = json_array_get(seats, 0);
+            bool may_check = int_of(seat, "bet") == int_of(table, "current_bet");
+            propose(human, stream, may_check ? "check" : "call", json_object(), NULL);
+        } else {
+            usleep(20 * 1000);
+        }
+        json_decref(table);
+    }
+    printf("two hands with the bots took about %d ms\n", waited_ms);
+    assert_true(hands >= 3); /* two hands played to the end */
+    arb_ws_close(human);
 }
 
 int main(void)
@@ -311,6 +360,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_six_players_see_their_own_cards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_plays_for_a_player_who_left, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_human_and_two_bots, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -646,6 +646,10 @@ void arb__poker_report_turn(const arb__poker_state *state, const arb_timer_sink 
     /* Out of memory here would lose a deadline; stopping is the honest answer. */
     ARB_ASSERT(args != NULL);
     timers->add(timers->user, state->turn_deadline_ms, "timeout", args);
+    if (arb__poker_is_bot(state->seats[state->to_act].player)) {
+        int64_t began_ms = state->turn_deadline_ms - state->config.turn_s * 1000;
+        timers->add(timers->user, began_ms + ARB_POKER_BOT_DELAY_MS, "bot_move", args);
+    }
     json_decref(args);
 }
 

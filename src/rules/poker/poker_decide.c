@@ -425,6 +425,8 @@ static int decide_create_table(poker_call *call, const json_t *args)
 
 /* Seating. */
 
+static int sit_player(poker_call *call, int64_t seat, int64_t buy_in, const char *player);
+
 static int decide_sit(poker_call *call, const json_t *args)
 {
     const arb__poker_state *state = call->state;
@@ -437,7 +439,18 @@ static int decide_sit(poker_call *call, const json_t *args)
         rc = chips_arg(call, args, "buy_in", 0, true, ARB_EBUY_IN_OUT_OF_RANGE, &buy_in);
     if (rc != 0)
         return rc;
-    if (arb__poker_seat_of(state, call->command->principal.id) >= 0)
+    if (arb__poker_is_bot(call->command->principal.id))
+        return arb_decision_reject(call->decision, ARB_EFORBIDDEN, NULL,
+                                   "the names bot.* are the server's bots");
+    return sit_player(call, seat, buy_in, call->command->principal.id);
+}
+
+/* Seat player at seat with buy_in (checked here, but for the seat number
+ * and the buy-in's type). */
+static int sit_player(poker_call *call, int64_t seat, int64_t buy_in, const char *player)
+{
+    const arb__poker_state *state = call->state;
+    if (arb__poker_seat_of(state, player) >= 0)
         return arb_decision_reject(call->decision, ARB_EALREADY_SEATED, NULL, NULL);
     int free_seats = 0;
     for (int i = 0; i < state->config.seat_count; i++)
@@ -458,10 +471,28 @@ static int decide_sit(poker_call *call, const json_t *args)
                                    state->config.buy_in_min, state->config.buy_in_max);
     if (buy_in > ARB_JSON_INT_MAX - state->chips_in)
         return reject_overflow(call);
-    rc = emit(call, "sat",
-              json_pack("{s:I, s:s, s:I}", "seat", (json_int_t)seat, "player",
-                        call->command->principal.id, "buy_in", (json_int_t)buy_in));
+    int rc = emit(call, "sat",
+                  json_pack("{s:I, s:s, s:I}", "seat", (json_int_t)seat, "player", player, "buy_in",
+                            (json_int_t)buy_in));
     return rc == 0 ? run_dealer(call) : rc;
+}
+
+/* add_bot {seat, buy_in} (admin): a bot sits, named after its seat. */
+static int decide_add_bot(poker_call *call, const json_t *args)
+{
+    const arb__poker_state *state = call->state;
+    int64_t seat, buy_in;
+    int rc = require_table(call);
+    if (rc == 0)
+        rc = arb_args_int(args, "seat", 0, state->config.seat_count - 1, true,
+                          ARB_EINVALID_ARGUMENT, &seat, call->decision);
+    if (rc == 0)
+        rc = chips_arg(call, args, "buy_in", 0, true, ARB_EBUY_IN_OUT_OF_RANGE, &buy_in);
+    if (rc != 0)
+        return rc;
+    char name[ARB__POKER_BOT_NAME_SIZE];
+    arb__poker_bot_name((int)seat, name);
+    return sit_player(call, seat, buy_in, name);
 }
 
 static int decide_top_up(poker_call *call, const json_t *args)
@@ -517,13 +548,38 @@ static int decide_sit_in(poker_call *call, const json_t *args)
     return decide_sitting(call, false);
 }
 
+static int leave_seat(poker_call *call, int seat);
+
 static int decide_leave(poker_call *call, const json_t *args)
 {
     (void)args;
     int seat;
     int rc = own_seat(call, &seat);
+    return rc == 0 ? leave_seat(call, seat) : rc;
+}
+
+/* remove_bot {seat} (admin): the bot at seat leaves with its chips (after
+ * folding, or between hands). */
+static int decide_remove_bot(poker_call *call, const json_t *args)
+{
+    const arb__poker_state *state = call->state;
+    int64_t seat;
+    int rc = require_table(call);
+    if (rc == 0)
+        rc = arb_args_int(args, "seat", 0, state->config.seat_count - 1, true,
+                          ARB_EINVALID_ARGUMENT, &seat, call->decision);
     if (rc != 0)
         return rc;
+    const arb__poker_seat *s = &state->seats[seat];
+    if (!s->occupied || !arb__poker_is_bot(s->player))
+        return arb_decision_reject(call->decision, ARB_ENOT_SEATED,
+                                   json_pack("{s:I}", "seat", (json_int_t)seat),
+                                   "no bot at seat %d", (int)seat);
+    return leave_seat(call, (int)seat);
+}
+
+static int leave_seat(poker_call *call, int seat)
+{
     const arb__poker_seat *s = &call->state->seats[seat];
     if (call->state->hand_active && arb__poker_is_live(s))
         return arb_decision_reject(call->decision, ARB_EHAND_IN_PROGRESS, NULL,
@@ -577,6 +633,36 @@ static int decide_move(poker_call *call, arb__poker_action action, const json_t 
     return make_move(call, seat, action, amount);
 }
 
+/* The arguments of a timer's proposal for a turn: {hand, seat, turn}. */
+static int turn_args(poker_call *call, const json_t *args, int64_t *hand, int64_t *seat,
+                     int64_t *turn)
+{
+    int rc = require_table(call);
+    if (rc == 0)
+        rc = arb_args_int(args, "hand", 1, ARB_JSON_INT_MAX, true, ARB_EINVALID_ARGUMENT, hand,
+                          call->decision);
+    if (rc == 0)
+        rc = arb_args_int(args, "seat", 0, ARB_POKER_SEATS_MAX - 1, true, ARB_EINVALID_ARGUMENT,
+                          seat, call->decision);
+    if (rc == 0)
+        rc = arb_args_int(args, "turn", 1, ARB_JSON_INT_MAX, true, ARB_EINVALID_ARGUMENT, turn,
+                          call->decision);
+    return rc;
+}
+
+/* ILLEGAL_TURN unless the turn the timer was set for is still running. */
+static int same_turn(poker_call *call, int64_t hand, int64_t seat, int64_t turn)
+{
+    const arb__poker_state *state = call->state;
+    if (!state->hand_active || (uint64_t)hand != state->hands || state->to_act != (int)seat ||
+        (uint64_t)turn != state->turn_seq)
+        return arb_decision_reject(
+            call->decision, ARB_EILLEGAL_TURN,
+            json_pack("{s:i, s:I}", "to_act", state->to_act, "turn", (json_int_t)state->turn_seq),
+            "that turn is over");
+    return 0;
+}
+
 /* timeout {hand, seat, turn} (the turn clock's system proposal, at the
  * deadline evolve reported): still that turn and past its deadline, the
  * clock checks for the seat if it may, else folds; after
@@ -585,25 +671,12 @@ static int decide_move(poker_call *call, arb__poker_action action, const json_t 
 static int decide_timeout(poker_call *call, const json_t *args)
 {
     int64_t hand = 0, seat = 0, turn = 0;
-    int rc = require_table(call);
+    int rc = turn_args(call, args, &hand, &seat, &turn);
     if (rc == 0)
-        rc = arb_args_int(args, "hand", 1, ARB_JSON_INT_MAX, true, ARB_EINVALID_ARGUMENT, &hand,
-                          call->decision);
-    if (rc == 0)
-        rc = arb_args_int(args, "seat", 0, ARB_POKER_SEATS_MAX - 1, true, ARB_EINVALID_ARGUMENT,
-                          &seat, call->decision);
-    if (rc == 0)
-        rc = arb_args_int(args, "turn", 1, ARB_JSON_INT_MAX, true, ARB_EINVALID_ARGUMENT, &turn,
-                          call->decision);
+        rc = same_turn(call, hand, seat, turn);
     if (rc != 0)
         return rc;
     const arb__poker_state *state = call->state;
-    if (!state->hand_active || (uint64_t)hand != state->hands || state->to_act != (int)seat ||
-        (uint64_t)turn != state->turn_seq)
-        return arb_decision_reject(
-            call->decision, ARB_EILLEGAL_TURN,
-            json_pack("{s:i, s:I}", "to_act", state->to_act, "turn", (json_int_t)state->turn_seq),
-            "that turn is over");
     if (call->ctx->now_ms < state->turn_deadline_ms)
         return arb_decision_reject(
             call->decision, ARB_EILLEGAL_TURN,
@@ -623,6 +696,26 @@ static int decide_timeout(poker_call *call, const json_t *args)
     if (rc == 0 && sit_out)
         rc = emit(call, "sat_out", json_pack("{s:i, s:s}", "seat", (int)seat, "player", s->player));
     return rc == 0 ? make_move(call, (int)seat, action, 0) : rc;
+}
+
+/* bot_move {hand, seat, turn} (the bot's timer, system): the bot to act
+ * plays what poker_bot.c chooses. */
+static int decide_bot_move(poker_call *call, const json_t *args)
+{
+    int64_t hand = 0, seat = 0, turn = 0;
+    int rc = turn_args(call, args, &hand, &seat, &turn);
+    if (rc == 0)
+        rc = same_turn(call, hand, seat, turn);
+    if (rc != 0)
+        return rc;
+    if (!arb__poker_is_bot(call->state->seats[seat].player))
+        return arb_decision_reject(call->decision, ARB_EILLEGAL_TURN, NULL, "seat %d is not a bot",
+                                   (int)seat);
+    if (call->state->partial)
+        return unpredictable(call, "the bot's cards");
+    int64_t amount = 0;
+    arb__poker_action action = arb__poker_bot_choose(call->state, (int)seat, &amount);
+    return make_move(call, (int)seat, action, amount);
 }
 
 static int decide_fold(poker_call *call, const json_t *args)
@@ -678,6 +771,9 @@ static const action_entry action_table[] = {
     {"sit_in", decide_sit_in, false, {NULL}},
     {"top_up", decide_top_up, false, {"amount", NULL}},
     {"timeout", decide_timeout, true, {"hand", "seat", "turn", NULL}},
+    {"bot_move", decide_bot_move, true, {"hand", "seat", "turn", NULL}},
+    {"add_bot", decide_add_bot, true, {"seat", "buy_in", NULL}},
+    {"remove_bot", decide_remove_bot, true, {"seat", NULL}},
     {"create_table",
      decide_create_table,
      true,

@@ -8,6 +8,7 @@
  *   poker_decide.c    decide: actions, arguments, and the automatic dealer
  *   poker_snapshot.c  view, snapshot save/load, view_load
  *   poker_check.c     check (the chip invariant and the shape of a hand)
+ *   poker_bot.c       the server's own players: who they are, how they play
  *
  * The state is one fixed-size struct (no allocation beyond it), so a copy is
  * a memcpy. decide works on such a copy: every event it emits is applied to
@@ -148,10 +149,22 @@ typedef struct arb__poker_state {
     arb__poker_seat seats[ARB_POKER_SEATS_MAX];
 } arb__poker_state;
 
+/* poker_bot.c. A bot's player name is "bot.<seat>" (the size with its NUL
+ * below); no client may sit under such a name. choose: the move of the bot
+ * at seat, which is to act on a full state (amount set for a bet or a
+ * raise); always legal. */
+#define ARB__POKER_BOT_NAME_SIZE 16
+bool arb__poker_is_bot(const char *player);
+void arb__poker_bot_name(int seat, char out[ARB__POKER_BOT_NAME_SIZE]);
+arb__poker_action arb__poker_bot_choose(const arb__poker_state *state, int seat,
+                                        int64_t *amount_out);
+
 /* poker.c */
 int arb__poker_evolve(arb__poker_state *state, const arb_event *event);
 /* Report the running turn's deadline ("timeout {hand, seat, turn}") to
- * timers (may be NULL); nothing when nobody is to act. */
+ * timers (may be NULL), and for a bot its move ("bot_move", the same
+ * arguments, ARB_POKER_BOT_DELAY_MS after the turn began); nothing when
+ * nobody is to act. */
 void arb__poker_report_turn(const arb__poker_state *state, const arb_timer_sink *timers);
 /* Whether viewer sees every card (NULL: the engine itself, or the system). */
 bool arb__poker_sees_everything(const arb_principal *viewer);

@@ -56,18 +56,23 @@ typedef struct table {
     void *observer;
     arb_principal observer_principal;
     int64_t now_ms; /* the clock of decide and of the events' applied_at */
-    /* The last deadline evolve reported (the turn clock). */
+    /* The last deadline evolve reported (the turn clock), and the last
+     * bot move. */
     int64_t timer_at_ms;
     json_t *timer_args;
+    int64_t bot_at_ms;
+    json_t *bot_args;
 } table;
 
 static void timer_add(void *user, int64_t at_ms, const char *action, json_t *args)
 {
     table *t = user;
-    assert_string_equal(action, "timeout");
-    t->timer_at_ms = at_ms;
-    json_decref(t->timer_args);
-    t->timer_args = json_incref(args);
+    bool bot = strcmp(action, "bot_move") == 0;
+    assert_true(bot || strcmp(action, "timeout") == 0);
+    *(bot ? &t->bot_at_ms : &t->timer_at_ms) = at_ms;
+    json_t **kept = bot ? &t->bot_args : &t->timer_args;
+    json_decref(*kept);
+    *kept = json_incref(args);
 }
 
 static uint64_t xorshift(uint64_t *s)
@@ -132,6 +137,7 @@ static void table_free(table *t)
     json_decref(t->events);
     json_decref(t->details);
     json_decref(t->timer_args);
+    json_decref(t->bot_args);
 }
 
 static void make_event(arb_event *event, uint64_t seq, const char *type, json_t *data)
@@ -687,6 +693,70 @@ static void test_turn_clock(void **unused)
     table_free(&t);
 }
 
+/* Bots: add_bot seats the server's player "bot.<seat>"; when it is to act
+ * a bot_move timer is reported ARB_POKER_BOT_DELAY_MS after its turn
+ * began, and the system's bot_move plays a legal move. A human and a bot
+ * play hands to the end; no client may sit as a bot; remove_bot waits
+ * for the hand. */
+static void test_bots(void **unused)
+{
+    (void)unused;
+    table t;
+    table_init(&t, 11);
+    create(&t, 4, 0);
+    assert_int_equal(act(&t, "bot.9", "sit", json_pack("{s:i, s:i}", "seat", 1, "buy_in", 500)),
+                     ARB_EFORBIDDEN);
+    assert_int_equal(act(&t, "h", "add_bot", json_pack("{s:i, s:i}", "seat", 2, "buy_in", 500)),
+                     ARB_EFORBIDDEN);
+    assert_int_equal(act_role(&t, "admin", ARB_ROLE_ADMIN, "add_bot",
+                              json_pack("{s:i, s:i}", "seat", 2, "buy_in", 500)),
+                     0);
+    assert_string_equal(S(&t)->seats[2].player, "bot.2");
+    assert_int_equal(act(&t, "h", "sit", json_pack("{s:i, s:i}", "seat", 0, "buy_in", 500)), 0);
+    assert_true(S(&t)->hand_active);
+    int bot_moves = 0;
+    for (int step = 0; step < 400 && S(&t)->hands <= 6; step++) {
+        arb__poker_state *st = S(&t);
+        assert_true(st->hand_active && st->to_act >= 0);
+        if (st->to_act == 2) {
+            int64_t began = st->turn_deadline_ms - 30 * 1000;
+            assert_int_equal(t.bot_at_ms, began + ARB_POKER_BOT_DELAY_MS);
+            assert_int_equal(json_integer_value(json_object_get(t.bot_args, "turn")),
+                             (json_int_t)st->turn_seq);
+            /* Only the system (or an admin) moves the bot, and only now. */
+            assert_int_equal(act(&t, "h", "bot_move", json_incref(t.bot_args)), ARB_EFORBIDDEN);
+            assert_int_equal(
+                act_role(&t, "system", ARB_ROLE_SYSTEM, "bot_move", json_incref(t.bot_args)), 0);
+            assert_non_null(emitted(&t, "acted"));
+            bot_moves++;
+        } else {
+            const arb__poker_seat *h = &st->seats[0];
+            const char *move = h->bet == st->current_bet ? "check" : "call";
+            assert_int_equal(act(&t, "h", move, NULL), 0);
+        }
+    }
+    assert_true(S(&t)->hands > 6);
+    assert_true(bot_moves > 0);
+    /* A bot_move for a human's turn, or a turn gone by: refused. */
+    arb__poker_state *st = S(&t);
+    json_t *args = json_pack("{s:I, s:i, s:I}", "hand", (json_int_t)st->hands, "seat", st->to_act,
+                             "turn", (json_int_t)st->turn_seq);
+    if (st->to_act == 0)
+        assert_int_equal(act_role(&t, "system", ARB_ROLE_SYSTEM, "bot_move", args),
+                         ARB_EILLEGAL_TURN);
+    else
+        json_decref(args);
+    /* The bot is live in the hand: it cannot be removed until it is over. */
+    if (S(&t)->seats[2].in_hand && !S(&t)->seats[2].folded)
+        assert_int_equal(
+            act_role(&t, "admin", ARB_ROLE_ADMIN, "remove_bot", json_pack("{s:i}", "seat", 2)),
+            ARB_EHAND_IN_PROGRESS);
+    assert_int_equal(
+        act_role(&t, "admin", ARB_ROLE_ADMIN, "remove_bot", json_pack("{s:i}", "seat", 0)),
+        ARB_ENOT_SEATED);
+    table_free(&t);
+}
+
 static void test_leave_after_fold(void **unused)
 {
     (void)unused;
@@ -973,6 +1043,7 @@ int main(void)
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_leave_after_fold),
         cmocka_unit_test(test_turn_clock),
+        cmocka_unit_test(test_bots),
         cmocka_unit_test(test_fairness_and_redaction),
         cmocka_unit_test(test_random_hands),
     };
