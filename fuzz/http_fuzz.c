@@ -8,7 +8,8 @@
  * a command or a sync; then a path up to the first newline, then the body.
  * Properties checked:
  *   - a route is found only for its own method, and its stream is KIND:NAME
- *     within the bound; failures are one of the documented codes;
+ *     within the bound; failures are one of the documented codes; a hand
+ *     route's number is 1 .. 2^53-1 or refused;
  *   - decimal and etag parsing agree with a reference (strtoull on a
  *     digits-only text without leading zeros) and hold their ranges;
  *   - a body either fails with a known code, a sentence and an error reply
@@ -42,8 +43,14 @@ static void http_fuzz_route(arb_method method, const char *path)
     ARB_ASSERT(route != ARB_ROUTE_NONE);
     bool post = route == ARB_ROUTE_COMMANDS || route == ARB_ROUTE_SYNC;
     ARB_ASSERT(method == (post ? ARB_METHOD_POST : ARB_METHOD_GET));
-    bool has_stream =
-        route == ARB_ROUTE_STATE || route == ARB_ROUTE_EVENTS || route == ARB_ROUTE_COMMANDS;
+    bool has_stream = route == ARB_ROUTE_STATE || route == ARB_ROUTE_EVENTS ||
+                      route == ARB_ROUTE_COMMANDS || route == ARB_ROUTE_HAND;
+    if (route == ARB_ROUTE_HAND) {
+        uint64_t hand = 0;
+        int hand_rc = arb_route_hand(path, &hand);
+        ARB_ASSERT(hand_rc == 0 || hand_rc == ARB_EINVALID_ARGUMENT);
+        ARB_ASSERT(hand_rc != 0 || (hand >= 1 && hand <= (uint64_t)ARB_JSON_INT_MAX));
+    }
     ARB_ASSERT(has_stream == (stream[0] != '\0'));
     if (has_stream) {
         const char *colon = strchr(stream, ':');

@@ -71,6 +71,7 @@
 #include "core/log.h"
 #include "net/client.h"
 #include "rules/poker/eval.h"
+#include "rules/poker/poker_history.h"
 
 enum { EXIT_REJECTED = 1, EXIT_USAGE = 2, EXIT_CORRUPT = 3, EXIT_ERROR = 4 };
 
@@ -82,6 +83,7 @@ enum { EXIT_REJECTED = 1, EXIT_USAGE = 2, EXIT_CORRUPT = 3, EXIT_ERROR = 4 };
 typedef struct options {
     const char *data_dir;
     const char *client_id; /* NULL: "cli" locally, "cli-<pid>" remotely */
+    const char *as;        /* poker history: the player whose view; NULL: everything */
     const char *role;
     uint64_t client_seq; /* 0: the next one locally, the time in ms remotely */
     bool has_since;
@@ -104,11 +106,13 @@ static void usage(void)
           "       arbiter streams --data DIR\n"
           "       arbiter verify  --data DIR [--check-every N]\n"
           "       arbiter poker eval   (lines of 5-7 cards on stdin, e.g. As Kd Qh Jc Ts 2d 3c)\n"
+          "       arbiter poker history --data DIR TABLE_STREAM HAND [--as PLAYER]\n"
           "remote: URL is http://HOST:PORT of a running arbiterd\n"
           "       arbiter propose URL STREAM ACTION JSON [--client-id ID] [--client-seq N]\n"
           "                       [--expect VERSION] [--timeout-ms N]\n"
           "       arbiter state   URL STREAM [--timeout-ms N]\n"
           "       arbiter tail    URL STREAM [--since N] [--timeout-ms N]\n"
+          "       arbiter poker history URL TABLE_STREAM HAND [--as PLAYER] [--timeout-ms N]\n"
           "without --client-seq, propose uses the time in us (a new key every run);\n"
           "repeat --client-id and --client-seq to retry one proposal idempotently;\n"
           "propose (without --client-seq/--expect) and tail (without --since) reconnect\n"
@@ -151,6 +155,8 @@ static int parse_options(int argc, char **argv, options *opt)
             opt->client_id = value;
         else if (strcmp(arg, "--role") == 0)
             opt->role = value;
+        else if (strcmp(arg, "--as") == 0)
+            opt->as = value;
         else if (strcmp(arg, "--seq") == 0 || strcmp(arg, "--client-seq") == 0)
             rc = parse_u64(value, &opt->client_seq) != 0 || opt->client_seq == 0 ? -1 : 0;
         else if (strcmp(arg, "--since") == 0) {
@@ -1033,6 +1039,28 @@ static int cmd_tail(const options *opt)
 /* Poker. */
 
 /* One compact JSON line, keys in the order they were set. */
+/* A text answer (a hand history) on stdout when 200, else the server's JSON
+ * error as a sentence on stderr: 0 or EXIT_ERROR. */
+static int remote_body(const arb_http_response *response, const char *what)
+{
+    if (response->status == 200) {
+        fwrite(response->body, 1, response->body_len, stdout);
+        return 0;
+    }
+    char why[200];
+    json_t *body = NULL;
+    int rc = arb_json_parse(response->body, response->body_len, ARB_HTTP_CLIENT_BODY_BYTES_MAX,
+                            &body, why, sizeof why);
+    const char *code = rc == 0 ? json_string_value(json_object_get(body, "code")) : NULL;
+    const char *message = rc == 0 ? json_string_value(json_object_get(body, "message")) : NULL;
+    if (code != NULL)
+        fprintf(stderr, "arbiter: %s: %s (%s)\n", what, message != NULL ? message : "", code);
+    else
+        fprintf(stderr, "arbiter: %s: HTTP %d from the server\n", what, response->status);
+    json_decref(body);
+    return EXIT_ERROR;
+}
+
 static void print_json_line(const json_t *value)
 {
     char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -1070,10 +1098,128 @@ static json_t *poker_eval_line(const char *line)
                      "best", five);
 }
 
+/* A hand history's reads, through a read-only engine (see answer_hand in
+ * src/net/bridge.c for the server's). */
+typedef struct history_reader {
+    arb_engine *engine;
+    const char *stream;
+    const arb_principal *viewer; /* NULL: everything */
+} history_reader;
+
+static int history_view(void *user, json_t **view_out, uint64_t *version_out)
+{
+    history_reader *reader = user;
+    return arb_engine_state(reader->engine, reader->stream, reader->viewer, view_out, version_out);
+}
+
+static int history_events(void *user, uint64_t since_seq, uint64_t limit, json_t **events_out)
+{
+    history_reader *reader = user;
+    return arb_engine_events_as(reader->engine, reader->stream, since_seq, limit, reader->viewer,
+                                events_out);
+}
+
+/* The hand number of the command line: 1 .. 2^53-1. */
+static int history_hand(const char *text, uint64_t *hand_out)
+{
+    if (parse_u64(text, hand_out) != 0 || *hand_out == 0 || *hand_out > ARB_JSON_INT_MAX) {
+        fprintf(stderr, "arbiter: poker history: HAND is an integer from 1 to 2^53-1\n");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* arbiter poker history --data DIR STREAM HAND [--as PLAYER]: the text on
+ * stdout; as PLAYER it holds what that player saw, else every card. */
+static int poker_history_local(const options *opt)
+{
+    uint64_t hand = 0;
+    if (opt->positional_count != 2 || history_hand(opt->positional[1], &hand) != 0)
+        return EXIT_USAGE;
+    arb_engine *engine = NULL;
+    if (open_engine(opt, true, &engine) != 0)
+        return EXIT_ERROR;
+    arb_principal player = {.role = ARB_ROLE_USER};
+    if (opt->as != NULL)
+        snprintf(player.id, sizeof player.id, "%s", opt->as);
+    history_reader reader = {engine, opt->positional[0], opt->as != NULL ? &player : NULL};
+    arb_poker_history_source source = {history_view, history_events, &reader, 0};
+    arb_buf text;
+    arb_buf_init(&text, ARB_POKER_HISTORY_BYTES_MAX);
+    char why[ARB_MESSAGE_BYTES_MAX + 1] = "";
+    int rc = strncmp(opt->positional[0], "table:", 6) == 0
+                 ? arb_poker_history_read(&source, hand, &text, why, sizeof why)
+                 : ARB_ENOTFOUND;
+    if (rc == 0)
+        fwrite(text.data, 1, text.len, stdout);
+    else
+        fprintf(stderr, "arbiter: poker history: %s (%s)\n",
+                why[0] != '\0' ? why : "the stream is not a poker table (table:NAME)",
+                arb_err_name(rc));
+    arb_buf_free(&text);
+    arb_engine_close(engine);
+    return rc == 0 ? 0 : EXIT_ERROR;
+}
+
+/* arbiter poker history URL STREAM HAND [--as PLAYER]: GET
+ * /v1/streams/STREAM/hands/HAND, as X-Client-Id PLAYER when given. */
+static int poker_history_remote(const options *opt)
+{
+    remote where;
+    uint64_t hand = 0;
+    int status = opt->positional_count == 3 ? history_hand(opt->positional[2], &hand) : EXIT_USAGE;
+    if (status == 0)
+        status = remote_parse(opt->positional[0], &where);
+    const char *viewer = opt->as != NULL ? opt->as : opt->client_id;
+    if (status == 0 && viewer != NULL && !valid_client_id(viewer))
+        status = EXIT_USAGE;
+    if (status != 0)
+        return status;
+    arb_buf url, headers;
+    arb_buf_init(&url, ARB_URL_BYTES_MAX);
+    arb_buf_init(&headers, 256);
+    int rc = arb_buf_append_str(&url, where.http_base);
+    if (rc == 0)
+        rc = arb_buf_append_str(&url, "/v1/streams/");
+    if (rc == 0)
+        rc = append_segment(&url, opt->positional[1]);
+    if (rc == 0)
+        rc = arb_buf_append_str(&url, "/hands/");
+    if (rc == 0)
+        rc = arb_buf_append_u64(&url, hand);
+    if (rc == 0 && viewer != NULL)
+        rc = arb_buf_append_str(&headers, "X-Client-Id: ");
+    if (rc == 0 && viewer != NULL)
+        rc = arb_buf_append_str(&headers, viewer);
+    if (rc == 0 && viewer != NULL)
+        rc = arb_buf_append_str(&headers, "\r\n");
+    arb_http_response response;
+    memset(&response, 0, sizeof response);
+    if (rc == 0)
+        rc = arb_http_request(url.data, "GET", headers.len > 0 ? headers.data : NULL, NULL, 0,
+                              (int)opt->timeout_ms, &response);
+    if (rc != 0)
+        fprintf(stderr, "arbiter: poker history: GET %s: %s (%s)\n",
+                url.data != NULL ? url.data : "", arb_err_message(rc), arb_err_name(rc));
+    arb_buf_free(&url);
+    arb_buf_free(&headers);
+    if (rc != 0)
+        return rc == ARB_EINVALID_ARGUMENT ? EXIT_USAGE : EXIT_ERROR;
+    status = remote_body(&response, "poker history");
+    arb_http_response_clear(&response);
+    return status;
+}
+
 /* arbiter poker eval: a JSON line per line of stdin (blank lines skipped);
  * a line that is not a hand gets {"error","message"} and the exit status 4. */
 static int cmd_poker(int argc, char **argv)
 {
+    if (argc >= 3 && strcmp(argv[2], "history") == 0) {
+        options opt;
+        if (parse_options(argc - 1, argv + 1, &opt) != 0)
+            return EXIT_USAGE;
+        return opt.data_dir != NULL ? poker_history_local(&opt) : poker_history_remote(&opt);
+    }
     if (argc != 3 || strcmp(argv[2], "eval") != 0)
         return EXIT_USAGE;
     int status = 0;
@@ -1109,13 +1255,13 @@ static int cmd_poker(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    arb_log_set_level(ARB_LOG_WARN);
     if (argc >= 2 && strcmp(argv[1], "poker") == 0) {
         int status = cmd_poker(argc, argv);
         if (status == EXIT_USAGE)
             usage();
         return status;
     }
-    arb_log_set_level(ARB_LOG_WARN);
     options opt;
     if (argc < 2 || parse_options(argc, argv, &opt) != 0) {
         usage();

@@ -227,6 +227,10 @@
 #define ARB_POKER_HISTORY_BYTES_MAX (1024 * 1024)
 /* Events read at a time while a hand history walks back to its hand. */
 #define ARB_POKER_HISTORY_PAGE_EVENTS 256
+/* Events the server walks back, newest first, to find a hand (on its
+ * engine thread, so bounded: a hand further back is TOO_LARGE over HTTP;
+ * `arbiter poker history --data` reads it locally). */
+#define ARB_POKER_HISTORY_WALK_EVENTS_MAX 100000
 /* The server seed of one hand (the deck is derived from it). */
 #define ARB_POKER_SEED_BYTES 32
 

@@ -27,6 +27,7 @@
  * thread until their batch is released; releases are built here and owned by
  * the list until the network thread takes them.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,6 +35,7 @@
 #include "core/assert.h"
 #include "core/log.h"
 #include "net/internal.h"
+#include "rules/poker/poker_history.h"
 
 typedef struct batch {
     arb__request *requests; /* in order; commands of each at [first, first+count) */
@@ -457,6 +459,69 @@ static void answer_subscribe(arb__bridge *bridge, arb__request *request)
     release_local(bridge, release);
 }
 
+/* A hand history's reads: the table's view and its events, as the asker may
+ * see them. An admin reads them unredacted: the hand is over and its seed
+ * public, so every hole card could be dealt again from it anyway. */
+typedef struct hand_reader {
+    arb_engine *engine;
+    const char *stream;
+    const arb_principal *viewer; /* NULL: everything */
+} hand_reader;
+
+static int hand_view(void *user, json_t **view_out, uint64_t *version_out)
+{
+    hand_reader *reader = user;
+    return arb_engine_state(reader->engine, reader->stream, reader->viewer, view_out, version_out);
+}
+
+static int hand_events(void *user, uint64_t since_seq, uint64_t limit, json_t **events_out)
+{
+    hand_reader *reader = user;
+    return arb_engine_events_as(reader->engine, reader->stream, since_seq, limit, reader->viewer,
+                                events_out);
+}
+
+/* GET /v1/streams/{stream}/hands/{n}: 200 text, or a JSON error (404 for a
+ * stream that is not a table, a hand not dealt or not ended yet). */
+static void answer_hand(arb__bridge *bridge, const arb__request *request)
+{
+    static const char kind[] = "table:";
+    hand_reader reader = {
+        .engine = bridge->engine,
+        .stream = request->stream,
+        .viewer = request->principal.role == ARB_ROLE_ADMIN ? NULL : &request->principal,
+    };
+    arb_poker_history_source source = {.view = hand_view,
+                                       .events = hand_events,
+                                       .user = &reader,
+                                       .walk_max = ARB_POKER_HISTORY_WALK_EVENTS_MAX};
+    arb_buf buf;
+    arb_buf_init(&buf, ARB_POKER_HISTORY_BYTES_MAX);
+    char why[ARB_MESSAGE_BYTES_MAX + 1] = "";
+    bool table = strncmp(request->stream, kind, sizeof kind - 1) == 0;
+    int rc = table ? arb_poker_history_read(&source, request->hand, &buf, why, sizeof why)
+                   : ARB_ENOTFOUND;
+    if (!table)
+        snprintf(why, sizeof why, "the stream is not a poker table (table:NAME)");
+    if (rc == 0) {
+        release_reply(bridge, request, 0, 200, &buf);
+        arb_buf_free(&buf);
+        return;
+    }
+    bool missing = rc == ARB_EHAND_IN_PROGRESS || rc == ARB_ETABLE_NOT_CREATED;
+    /* No such stream, not a table, no table created on it yet: the stream's
+     * fault; anything else is the hand's. */
+    const char *field =
+        !table || rc == ARB_ESTREAM_NOT_FOUND || rc == ARB_ETABLE_NOT_CREATED ? "stream" : "hand";
+    arb_wire_error error;
+    arb_wire_error_set(&error, rc, field, why[0] != '\0' ? why : NULL);
+    arb_buf_reset(&buf);
+    int encoded = arb_wire_encode_error(&buf, &error);
+    ARB_ASSERT(encoded == 0);
+    release_reply(bridge, request, 0, missing ? 404 : arb__http_status(rc), &buf);
+    arb_buf_free(&buf);
+}
+
 static void answer_read(arb__bridge *bridge, arb__request *request)
 {
     json_t *value = NULL;
@@ -465,6 +530,9 @@ static void answer_read(arb__bridge *bridge, arb__request *request)
     switch (request->kind) {
     case ARB__REQUEST_SUBSCRIBE:
         answer_subscribe(bridge, request);
+        return;
+    case ARB__REQUEST_HAND:
+        answer_hand(bridge, request);
         return;
     case ARB__REQUEST_STATE:
         rc = arb_engine_state(bridge->engine, request->stream, &request->principal, &value,

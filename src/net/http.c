@@ -107,6 +107,7 @@ static void ask(arb__conn *conn, arb__request_kind kind)
     request->has_since = true;
     request->since = conn->http.since;
     request->limit = conn->http.limit;
+    request->hand = conn->http.hand;
     conn->http.phase = ARB__HTTP_WAITING;
     if (kind == ARB__REQUEST_STATE) {
         char etag[32];
@@ -278,6 +279,14 @@ static int on_request(arb__conn *conn, struct lws *wsi)
     case ARB_ROUTE_EVENTS:
         get_events(conn);
         break;
+    case ARB_ROUTE_HAND:
+        if (arb_route_hand(path, &http->hand) != 0) {
+            respond_error(conn, ARB_EINVALID_ARGUMENT, "hand",
+                          "a hand is numbered by an integer from 1 to 2^53-1");
+            return 0;
+        }
+        ask(conn, ARB__REQUEST_HAND);
+        break;
     default:
         /* POST: the body follows (LWS_CALLBACK_HTTP_BODY...). */
         if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
@@ -360,7 +369,10 @@ void arb__http_release(arb__conn *conn, arb__release *release)
     if (release->status == 503)
         snprintf(http->retry_after, sizeof http->retry_after, "1");
     release->msg->refs++;
-    respond(conn, release->status, "application/json", release->msg);
+    /* A hand history is text; its refusals are JSON errors like any other. */
+    bool text = http->route == ARB_ROUTE_HAND && release->status == 200;
+    respond(conn, release->status, text ? "text/plain; charset=utf-8" : "application/json",
+            release->msg);
 }
 
 /* ---- Writing the response ---- */

@@ -93,6 +93,7 @@ typedef enum arb__request_kind {
     ARB__REQUEST_STATE,       /* stream (HTTP GET) */
     ARB__REQUEST_EVENTS,      /* stream, since, limit (HTTP GET) */
     ARB__REQUEST_STREAMS,     /* the list of streams (HTTP GET) */
+    ARB__REQUEST_HAND,        /* stream, hand: a hand history (HTTP GET) */
 } arb__request_kind;
 
 typedef struct arb__request {
@@ -110,7 +111,8 @@ typedef struct arb__request {
     uint64_t limit;
     bool has_etag; /* STATE: If-None-Match held this version */
     uint64_t etag;
-    size_t first; /* engine thread: index of commands[0] in its batch */
+    uint64_t hand; /* HAND: its number, 1 .. 2^53-1 */
+    size_t first;  /* engine thread: index of commands[0] in its batch */
 } arb__request;
 
 /* A zeroed request (NULL on ENOMEM); free with arb__request_free. */
@@ -194,6 +196,7 @@ typedef struct arb__http {
     int route;
     char stream[ARB_STREAM_NAME_BYTES_MAX + 1];
     uint64_t client_seq; /* Idempotency-Key */
+    uint64_t hand;       /* GET .../hands/{n} */
     arb_buf body;        /* the request body */
     bool body_too_large;
     int status; /* the response */

@@ -66,6 +66,8 @@ static int copy_stream(const char *name, size_t len, char *stream, size_t stream
     return 0;
 }
 
+static const char hands_segment[] = "/hands/";
+
 static int want(arb_method method, arb_method wanted, arb_route route, arb_route *route_out)
 {
     if (method != wanted)
@@ -103,5 +105,21 @@ int arb_route_parse(arb_method method, const char *path, arb_route *route_out, c
         return want(method, ARB_METHOD_GET, ARB_ROUTE_EVENTS, route_out);
     if (strcmp(slash, "/commands") == 0)
         return want(method, ARB_METHOD_POST, ARB_ROUTE_COMMANDS, route_out);
+    /* The number is read by arb_route_hand: a bad one is a 400, not a 404. */
+    if (strncmp(slash, hands_segment, sizeof hands_segment - 1) == 0)
+        return want(method, ARB_METHOD_GET, ARB_ROUTE_HAND, route_out);
     return ARB_ENOTFOUND;
+}
+
+int arb_route_hand(const char *path, uint64_t *hand_out)
+{
+    ARB_ASSERT(path != NULL);
+    static const char prefix[] = "/v1/streams/";
+    if (strncmp(path, prefix, sizeof prefix - 1) != 0)
+        return ARB_EINVALID_ARGUMENT;
+    const char *slash = strchr(path + sizeof prefix - 1, '/');
+    if (slash == NULL || strncmp(slash, hands_segment, sizeof hands_segment - 1) != 0)
+        return ARB_EINVALID_ARGUMENT;
+    return arb_route_decimal(slash + sizeof hands_segment - 1, 1, (uint64_t)ARB_JSON_INT_MAX,
+                             hand_out);
 }

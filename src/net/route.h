@@ -22,6 +22,7 @@ typedef enum arb_route {
     ARB_ROUTE_EVENTS,   /* GET /v1/streams/{stream}/events */
     ARB_ROUTE_COMMANDS, /* POST /v1/streams/{stream}/commands */
     ARB_ROUTE_SYNC,     /* POST /v1/sync */
+    ARB_ROUTE_HAND,     /* GET /v1/streams/{stream}/hands/{n} */
 } arb_route;
 
 typedef enum arb_method {
@@ -37,6 +38,12 @@ typedef enum arb_method {
  * or ARB_EINVALID_STREAM (not KIND:NAME: 400). */
 int arb_route_parse(arb_method method, const char *path, arb_route *route_out, char *stream,
                     size_t stream_size);
+
+/* The hand number n of a path that arb_route_parse found to be
+ * ARB_ROUTE_HAND: a decimal integer from 1 to 2^53-1, as arb_route_decimal
+ * reads it. 0 or ARB_EINVALID_ARGUMENT (empty, "0", "-1", "01", too large,
+ * anything but digits, a further segment). */
+int arb_route_hand(const char *path, uint64_t *hand_out);
 
 /* A decimal integer in [min, max] with nothing around it (no sign, no
  * space, no leading zero but "0" itself). 0 or ARB_EINVALID_ARGUMENT. */
