@@ -13,8 +13,12 @@
  * state says it is its turn); the clock must play for the one who left -
  * a check, else a fold, recorded as timed_out in the log - and sit it out
  * after two turns in a row. And a table played alone: one human and two
- * of the server's bots, whose moves come from their timers. `arbiter
- * verify` re-reads the whole log after each.
+ * of the server's bots, whose moves come from their timers; then the human
+ * checks every hand of that session as docs/poker.md tells a player to:
+ * each commitment is its revealed seed's, and every card it was shown is
+ * where that seed's deck puts it (an implementation of the documented
+ * algorithm written here, from the documentation). `arbiter verify`
+ * re-reads the whole log after each.
  *
  * Nothing asserts on time: deadlines only stop a hang (the clock's own
  * turns are one second; the players poll the state every 20 ms and answer
@@ -24,6 +28,7 @@
 #include "support.h"
 
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,6 +315,170 @@ static void test_clock_plays_for_a_player_who_left(void **state)
     arb_ws_close(players[2]);
 }
 
+/* ---- A player's own fairness check (docs/poker.md, "Provable
+ * fairness"), written from the documentation alone: nothing of
+ * src/rules/poker is used, so a mistake there cannot hide here. ---- */
+
+static void put_be64(uint8_t out[8], uint64_t value)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t)(value >> (56 - 8 * i));
+}
+
+static void commitment_of(const char *stream, uint64_t hand, const uint8_t seed[32],
+                          uint8_t out[32])
+{
+    static const char label[] = "arbiter/poker/commit/v1";
+    uint8_t number[8];
+    put_be64(number, hand);
+    crypto_generichash_state state;
+    crypto_generichash_init(&state, NULL, 0, 32);
+    crypto_generichash_update(&state, (const uint8_t *)label, sizeof label); /* with its 0 */
+    crypto_generichash_update(&state, (const uint8_t *)stream, strlen(stream) + 1);
+    crypto_generichash_update(&state, number, sizeof number);
+    crypto_generichash_update(&state, seed, 32);
+    crypto_generichash_final(&state, out, 32);
+}
+
+typedef struct deck_stream {
+    const uint8_t *seed;
+    uint64_t block;
+    uint8_t bytes[64];
+    size_t used;
+} deck_stream;
+
+static uint32_t next_u32(deck_stream *d)
+{
+    static const char label[] = "arbiter/poker/deck/v1";
+    if (d->used == 0 || d->used == sizeof d->bytes) {
+        uint8_t message[sizeof label + 8];
+        memcpy(message, label, sizeof label);
+        put_be64(message + sizeof label, d->block++);
+        crypto_generichash(d->bytes, sizeof d->bytes, message, sizeof message, d->seed, 32);
+        d->used = 0;
+    }
+    uint32_t value = (uint32_t)d->bytes[d->used] << 24 | (uint32_t)d->bytes[d->used + 1] << 16 |
+                     (uint32_t)d->bytes[d->used + 2] << 8 | d->bytes[d->used + 3];
+    d->used += 4;
+    return value;
+}
+
+static void deck_of(const uint8_t seed[32], char deck[52][3])
+{
+    static const char ranks[] = "23456789TJQKA", suits[] = "cdhs";
+    int cards[52];
+    for (int k = 0; k < 52; k++)
+        cards[k] = k;
+    deck_stream d = {.seed = seed};
+    for (int i = 51; i >= 1; i--) {
+        uint64_t n = (uint64_t)i + 1, limit = (UINT64_C(1) << 32) - ((UINT64_C(1) << 32) % n);
+        uint32_t u;
+        do
+            u = next_u32(&d);
+        while (u >= limit);
+        int j = (int)(u % n), swap = cards[i];
+        cards[i] = cards[j];
+        cards[j] = swap;
+    }
+    for (int k = 0; k < 52; k++) {
+        deck[k][0] = ranks[cards[k] / 4];
+        deck[k][1] = suits[cards[k] % 4];
+        deck[k][2] = '\0';
+    }
+}
+
+static void assert_card(const json_t *card, const char *expected)
+{
+    assert_true(json_is_string(card));
+    assert_string_equal(json_string_value(card), expected);
+}
+
+/* Check every hand of stream that the viewer saw end: its commitment is the
+ * revealed seed's, and every card the viewer was shown (its own, the
+ * board, the hands shown) is where the seed's deck puts it. Returns the
+ * hands checked. */
+static int check_fairness(const test_server *server, const char *stream, const char *viewer)
+{
+    char path[160], headers[96];
+    snprintf(path, sizeof path, "/v1/streams/%s/events?since=0&limit=1000", stream);
+    snprintf(headers, sizeof headers, "X-Client-Id: %s\r\n", viewer);
+    json_t *body = NULL;
+    assert_int_equal(test_http(server, "GET", path, headers, NULL, &body), 200);
+    const json_t *events = json_object_get(body, "events");
+    assert_true(json_array_size(events) < 1000); /* the whole session in one page */
+    const json_t *started = NULL;
+    json_t *seen = json_array(); /* [{type, data}] of the running hand */
+    int checked = 0;
+    size_t i;
+    json_t *event;
+    json_array_foreach (events, i, event) {
+        const char *type = json_string_value(json_object_get(event, "type"));
+        const json_t *data = json_object_get(event, "data");
+        if (strcmp(type, "hand_started") == 0) {
+            started = data;
+            json_array_clear(seen);
+            continue;
+        }
+        if (started == NULL)
+            continue;
+        json_array_append(seen, event);
+        if (strcmp(type, "hand_ended") != 0)
+            continue;
+        uint8_t seed[32], commitment[32], published[32];
+        assert_int_equal(sodium_hex2bin(seed, sizeof seed,
+                                        json_string_value(json_object_get(data, "seed")), 64, NULL,
+                                        NULL, NULL),
+                         0);
+        assert_int_equal(sodium_hex2bin(published, sizeof published,
+                                        json_string_value(json_object_get(started, "commitment")),
+                                        64, NULL, NULL, NULL),
+                         0);
+        commitment_of(stream, (uint64_t)int_of(started, "hand"), seed, commitment);
+        assert_memory_equal(commitment, published, 32);
+        char deck[52][3];
+        deck_of(seed, deck);
+        const json_t *dealt = json_object_get(started, "dealt");
+        size_t n = json_array_size(dealt), k;
+        json_t *entry;
+        json_array_foreach (dealt, k, entry) {
+            const json_t *cards = json_object_get(entry, "cards");
+            if (json_is_array(cards)) {
+                assert_card(json_array_get(cards, 0), deck[k]);
+                assert_card(json_array_get(cards, 1), deck[k + n]);
+            }
+        }
+        size_t board = 0, j;
+        json_t *later;
+        json_array_foreach (seen, j, later) {
+            const char *kind = json_string_value(json_object_get(later, "type"));
+            const json_t *what = json_object_get(later, "data");
+            if (strcmp(kind, "street_dealt") == 0) {
+                size_t c;
+                json_t *card;
+                json_array_foreach (json_object_get(what, "cards"), c, card) {
+                    /* burns before the flop, the turn and the river */
+                    size_t burns = board < 3 ? 1 : board < 4 ? 2 : 3;
+                    assert_card(card, deck[2 * n + burns + board]);
+                    board++;
+                }
+            } else if (strcmp(kind, "cards_shown") == 0) {
+                json_int_t seat = int_of(what, "seat");
+                size_t order = 0;
+                json_array_foreach (dealt, k, entry)
+                    if (int_of(entry, "seat") == seat)
+                        order = k;
+                assert_card(json_array_get(json_object_get(what, "cards"), 0), deck[order]);
+                assert_card(json_array_get(json_object_get(what, "cards"), 1), deck[order + n]);
+            }
+        }
+        checked++;
+        started = NULL;
+    }
+    json_decref(seen);
+    json_decref(body);
+    return checked;
+}
+
 /* A table played alone: a human and two bots. The human checks or calls
  * whenever it is to act; the bots' moves come from their timers through
  * the real server, until two hands have been played. */
@@ -352,6 +521,10 @@ static void test_a_human_and_two_bots(void **state)
     }
     printf("two hands with the bots took about %d ms\n", waited_ms);
     assert_true(hands >= 3); /* two hands played to the end */
+    /* The human checks the session's fairness from what it was shown. */
+    int checked = check_fairness(&f->server, stream, "human");
+    printf("fairness: %d hands recomputed from their revealed seeds\n", checked);
+    assert_true(checked >= 2);
     arb_ws_close(human);
 }
 

@@ -19,9 +19,10 @@
  *             cards, is playable; the rest weak. After the flop, from the
  *             rank of the best five: two pair or better strong, a pair
  *             playable, the rest weak.
- *   action    strong: raise the minimum (bet the big blind) when the
- *             betting is open to it, else call; playable: check, or call
- *             up to a tenth of its chips; weak: check, else fold.
+ *   action    strong: bet the minimum, or raise the minimum when nobody
+ *             has raised the round yet (so two bots never raise each other
+ *             chip by chip), else call; playable: check, or call up to a
+ *             tenth of its chips; weak: check, else fold.
  *
  * The choice is always checked with arb__poker_move_resolve, and falls back
  * to check, then call, then fold, so a bot never makes an illegal move.
@@ -91,7 +92,10 @@ arb__poker_action arb__poker_bot_choose(const arb__poker_state *state, int seat,
             *amount_out = state->min_raise;
             return ARB__POKER_BET;
         }
-        if (state->current_bet > 0 && legal(state, seat, ARB__POKER_RAISE, raise_to)) {
+        /* One raise a round at most (the first over the blind), so two bots
+         * never raise each other by the minimum chip by chip. */
+        if (state->current_bet > 0 && state->current_bet <= state->config.big_blind &&
+            legal(state, seat, ARB__POKER_RAISE, raise_to)) {
             *amount_out = raise_to;
             return ARB__POKER_RAISE;
         }
