@@ -301,6 +301,10 @@ static int cmd_verify(const options *opt)
         json_pack("{s:b, s:I, s:I, s:I, s:I}", "ok", rc == 0, "streams", (json_int_t)report.streams,
                   "events", (json_int_t)report.events, "snapshots_compared",
                   (json_int_t)report.snapshots_compared, "outcomes", (json_int_t)report.outcomes);
+    for (size_t i = 0; i < sizeof report.proofs / sizeof report.proofs[0]; i++)
+        if (report.proofs[i].name != NULL)
+            json_object_set_new(out, report.proofs[i].name,
+                                json_integer((json_int_t)report.proofs[i].count));
     if (rc != 0) {
         json_object_set_new(out, "stream", json_string(report.stream));
         json_object_set_new(out, "seq", json_integer((json_int_t)report.seq));

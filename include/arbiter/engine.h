@@ -154,6 +154,12 @@ typedef struct arb_verify_report {
     uint64_t events;
     uint64_t snapshots_compared;
     uint64_t outcomes; /* outcome rows checked */
+    /* The domains' proofs replayed (rules proof_event), by proof_name: the
+     * first four names met, in order. */
+    struct {
+        const char *name; /* the rules' static string; NULL: unused */
+        uint64_t count;
+    } proofs[4];
     /* On failure: where and what. */
     char stream[ARB_STREAM_NAME_BYTES_MAX + 1];
     uint64_t seq;

@@ -134,6 +134,14 @@ typedef struct arb_rules {
     /* The domain's invariants. 0 when they hold; ARB_ECORRUPT with a
      * sentence in why when they do not; ARB_ENOMEM if it could not check. */
     int (*check)(const void *state, char *why, size_t why_size);
+
+    /* Optional (NULL: none): an event type whose evolve on a full state
+     * re-proves a promise of the domain beyond its invariants (the poker
+     * table's "hand_started": the deck is the committed seed's and every
+     * card dealt is the deck's), and the name arbiter verify counts those
+     * replays under in its report ("fair_hands"). */
+    const char *proof_event;
+    const char *proof_name;
 } arb_rules;
 
 /* The built-in rule modules, found by KIND. NULL when none. */

@@ -9,7 +9,10 @@
  * to the same seq. Then the outcomes: every committed outcome's seq range
  * must hold exactly that proposal's events, and together the ranges must
  * cover every event once; and the idempotency keys must find every outcome
- * (the store's check). Stops at the first problem and names it.
+ * (the store's check). The domains' proof events replayed are counted by
+ * name (the poker table's fair_hands: hands whose deck and cards were
+ * re-derived from the committed seed). Stops at the first problem and
+ * names it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +74,20 @@ static int compare_snapshot(verifier *v)
     return 0;
 }
 
+/* One more replay of a domain's proof event under name. */
+static void count_proof(arb_verify_report *report, const char *name)
+{
+    size_t slots = sizeof report->proofs / sizeof report->proofs[0];
+    for (size_t i = 0; i < slots; i++) {
+        if (report->proofs[i].name == NULL)
+            report->proofs[i].name = name;
+        if (strcmp(report->proofs[i].name, name) == 0) {
+            report->proofs[i].count++;
+            return;
+        }
+    }
+}
+
 static int verify_event(void *user, const arb_event *event, const char *data_json, size_t len)
 {
     verifier *v = user;
@@ -81,6 +98,9 @@ static int verify_event(void *user, const arb_event *event, const char *data_jso
     if (rc != 0) /* a gap is named by the missing seq */
         return fail(v, event->seq > expected ? expected : event->seq, why);
     v->report->events++;
+    const arb_rules *rules = v->stream->rules;
+    if (rules->proof_event != NULL && strcmp(event->type, rules->proof_event) == 0)
+        count_proof(v->report, rules->proof_name);
     if (event->seq % v->check_every == 0 &&
         v->stream->rules->check(v->stream->state, why, sizeof why) != 0)
         return fail(v, event->seq, why);

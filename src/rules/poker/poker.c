@@ -730,4 +730,6 @@ const arb_rules arb_rules_poker = {
     .view_load = arb__poker_view_load,
     .state_clone = poker_state_clone,
     .check = arb__poker_check,
+    .proof_event = "hand_started",
+    .proof_name = "fair_hands",
 };

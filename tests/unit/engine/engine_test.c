@@ -259,7 +259,14 @@ static void test_poker_turn_clock_by_timer(void **state)
     json_decref(st);
     /* ann folded to the clock; the next hand's turn is on the clock again. */
     assert_int_equal(arb_engine_next_deadline(f->engine), f->clock.now_ms + 20000);
-    engine_fixture_verify(f, NULL);
+    /* verify re-derived both hands' decks from their seeds: its report
+     * counts them. */
+    arb_verify_report report;
+    engine_fixture_verify(f, &report);
+    assert_non_null(report.proofs[0].name);
+    assert_string_equal(report.proofs[0].name, "fair_hands");
+    assert_int_equal(report.proofs[0].count, 2);
+    assert_null(report.proofs[1].name);
 }
 
 static void test_timer_restored_from_snapshot(void **state)
