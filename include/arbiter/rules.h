@@ -135,6 +135,13 @@ typedef struct arb_rules {
      * sentence in why when they do not; ARB_ENOMEM if it could not check. */
     int (*check)(const void *state, char *why, size_t why_size);
 
+    /* Optional (NULL: every timer is proposed): whether a timer the module
+     * reported (action, args) still has work to do in state when it falls
+     * due. false: the engine drops it without a proposal, so a deadline
+     * overtaken by events (a turn played in time) leaves nothing in the
+     * log. A timer kept is decided as usual, so true is always safe. */
+    bool (*timer_due)(const void *state, const char *action, const json_t *args);
+
     /* Optional (NULL: none): an event type whose evolve on a full state
      * re-proves a promise of the domain beyond its invariants (the poker
      * table's "hand_started": the deck is the committed seed's and every

@@ -686,6 +686,12 @@ int arb_engine_tick(arb_engine *engine, size_t *fired_out)
            first->at_ms <= now) {
         arb__timer timer;
         arb__timers_pop(&engine->timers, &timer);
+        const arb_rules *rules = timer.stream->rules;
+        if (rules->timer_due != NULL &&
+            !rules->timer_due(timer.stream->state, timer.action, timer.args)) {
+            json_decref(timer.args); /* overtaken: nothing to propose */
+            continue;
+        }
         arb_command *command = &engine->tick_commands[count++];
         arb_command_init(command);
         int rc = arb_command_set(command, SYSTEM_CLIENT_ID, ARB_ROLE_SYSTEM, ++system_seq,

@@ -7,8 +7,10 @@
  * system principal through the ordinary path, so an expiry is an event in
  * the log like any other. A deadline is never dropped: past ARB_TIMERS_MAX
  * the process stops (a silently lost expiry would leave money held forever).
- * Entries may be stale (the hold was captured meanwhile): the rules reject
- * those when they fire.
+ * Entries may be stale (the hold was captured meanwhile): a module with
+ * timer_due tells the tick to drop those without a proposal (the poker
+ * table's turns played in time); otherwise the rules reject them when they
+ * fire.
  *
  * Invariant: items[parent(i)].at_ms <= items[i].at_ms for every i > 0.
  */

@@ -653,6 +653,19 @@ void arb__poker_report_turn(const arb__poker_state *state, const arb_timer_sink 
     json_decref(args);
 }
 
+/* A turn's timer (timeout, bot_move) has work only while that turn runs. */
+static bool poker_timer_due(const void *state_void, const char *action, const json_t *args)
+{
+    const arb__poker_state *state = state_void;
+    (void)action;
+    int64_t hand, seat, turn;
+    return !arb__rules_data_int(args, "hand", 1, ARB_JSON_INT_MAX, &hand) ||
+           !arb__rules_data_int(args, "seat", 0, ARB_POKER_SEATS_MAX - 1, &seat) ||
+           !arb__rules_data_int(args, "turn", 1, ARB_JSON_INT_MAX, &turn) ||
+           (state->hand_active && (uint64_t)hand == state->hands && state->to_act == seat &&
+            (uint64_t)turn == state->turn_seq);
+}
+
 /* Evolve on a copy, so that a refused event leaves the state as it was; a
  * new turn reports its deadline. */
 static int poker_evolve(void *state, const arb_event *event, const arb_timer_sink *timers)
@@ -730,6 +743,7 @@ const arb_rules arb_rules_poker = {
     .view_load = arb__poker_view_load,
     .state_clone = poker_state_clone,
     .check = arb__poker_check,
+    .timer_due = poker_timer_due,
     .proof_event = "hand_started",
     .proof_name = "fair_hands",
 };
