@@ -197,7 +197,7 @@ static void test_six_players_see_their_own_cards(void **state)
     create_table(&f->server, SIX, PLAYERS, 600);
     arb_ws_client *players[PLAYERS], *watchers[PLAYERS];
     for (int i = 0; i < PLAYERS; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "p%d", i);
         players[i] = test_ws_open(&f->server, id);
         watchers[i] = test_ws_open(&f->server, id);
@@ -282,7 +282,7 @@ static void test_clock_plays_for_a_player_who_left(void **state)
     create_table(&f->server, CLOCK, 3, 1);
     arb_ws_client *players[3];
     for (int i = 0; i < 3; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "c%d", i);
         players[i] = test_ws_open(&f->server, id);
         expect_committed(players[i], CLOCK, "sit",
