@@ -515,6 +515,17 @@ static int inventory_state_clone(const void *state, void **state_out)
     return 0;
 }
 
+/* An expiry has work only while its reservation is held. */
+static bool inventory_timer_due(const void *state, const char *action, const json_t *args)
+{
+    const char *id = json_string_value(json_object_get(args, "reservation"));
+    if (strcmp(action, "expire") != 0 || id == NULL)
+        return true; /* not ours to judge: decide answers it */
+    const arb__inventory_reservation *reservation =
+        arb_map_get(&((const arb__inventory_state *)state)->reservations, id);
+    return reservation != NULL && reservation->status == ARB__INVENTORY_RESERVED;
+}
+
 const arb_rules arb_rules_inventory = {
     .kind = "shop",
     .state_new = inventory_state_new,
@@ -528,4 +539,5 @@ const arb_rules arb_rules_inventory = {
     .view_load = arb__inventory_view_load,
     .state_clone = inventory_state_clone,
     .check = arb__inventory_check,
+    .timer_due = inventory_timer_due,
 };

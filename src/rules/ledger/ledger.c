@@ -454,6 +454,16 @@ static int ledger_state_clone(const void *state, void **state_out)
     return 0;
 }
 
+/* An expiry has work only while its hold is pending. */
+static bool ledger_timer_due(const void *state, const char *action, const json_t *args)
+{
+    const char *id = json_string_value(json_object_get(args, "pending"));
+    if (strcmp(action, "expire") != 0 || id == NULL)
+        return true; /* not ours to judge: decide answers it */
+    const arb__ledger_hold *hold = arb_map_get(&((const arb__ledger_state *)state)->holds, id);
+    return hold != NULL && hold->status == ARB__LEDGER_HOLD_PENDING;
+}
+
 const arb_rules arb_rules_ledger = {
     .kind = "ledger",
     .state_new = ledger_state_new,
@@ -467,4 +477,5 @@ const arb_rules arb_rules_ledger = {
     .view_load = ledger_view_load,
     .state_clone = ledger_state_clone,
     .check = arb__ledger_check,
+    .timer_due = ledger_timer_due,
 };
