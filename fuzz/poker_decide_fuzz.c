@@ -17,7 +17,8 @@
  *     create_table with edge values, or an unknown action;
  *   - propose the turn clock's timeout (mostly the system's, for the
  *     running turn; sometimes another seat's or turn's, or a user's), or a
- *     bot's move, or seat a bot (add_bot) and move it;
+ *     bot's move, or seat a bot (add_bot) and move it, or a player's
+ *     entropy (contribute);
  *   - advance the clock;
  *   - round-trip the state through snapshot_save / snapshot_load and go on
  *     with the loaded state;
@@ -432,7 +433,7 @@ static bool poker_fuzz_code_listed(const char *action, int code)
     } listed[] = {
         {"create_table", {ARB_EFORBIDDEN, ARB_EINVALID_ARGUMENT, ARB_ETABLE_EXISTS}},
         {"sit",
-         {ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_EBUY_IN_OUT_OF_RANGE,
+         {ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_EBUY_IN_OUT_OF_RANGE, ARB_EFORBIDDEN,
           ARB_EALREADY_SEATED, ARB_ETABLE_FULL, ARB_ESEAT_TAKEN, ARB_EOVERFLOW}},
         {"top_up",
          {ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_ENOT_SEATED, ARB_EBUY_IN_OUT_OF_RANGE,
@@ -447,6 +448,8 @@ static bool poker_fuzz_code_listed(const char *action, int code)
          {ARB_EFORBIDDEN, ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_EILLEGAL_TURN}},
         {"bot_move",
          {ARB_EFORBIDDEN, ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_EILLEGAL_TURN}},
+        {"contribute",
+         {ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_ENOT_SEATED, ARB_EILLEGAL_ACTION}},
         {"add_bot",
          {ARB_EFORBIDDEN, ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_EBUY_IN_OUT_OF_RANGE,
           ARB_EALREADY_SEATED, ARB_ETABLE_FULL, ARB_ESEAT_TAKEN, ARB_EOVERFLOW}},
@@ -851,6 +854,14 @@ static void poker_fuzz_timeout_step(poker_fuzz *fuzz)
         poker_fuzz_propose(fuzz, "$system", ARB_ROLE_SYSTEM, "bot_move", args, 1);
     } else if (pick % 8 == 3) {
         poker_fuzz_propose(fuzz, "$system", ARB_ROLE_SYSTEM, "bot_move", args, 1);
+    } else if (pick % 8 == 2) {
+        /* A player's entropy for the next hand (sometimes not hex). */
+        static const char *const values[] = {
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210", "zz", ""};
+        json_decref(args);
+        poker_fuzz_propose(fuzz, poker_fuzz_players[pick % 3], ARB_ROLE_USER, "contribute",
+                           json_pack("{s:s}", "value", values[(pick / 8) % 4]), 1);
     } else if (pick % 8 == 7) {
         poker_fuzz_propose(fuzz, poker_fuzz_players[pick % 3], ARB_ROLE_USER, "timeout", args, 1);
     } else {

@@ -14,10 +14,12 @@
  * a check, else a fold, recorded as timed_out in the log - and sit it out
  * after two turns in a row. And a table played alone: one human and two
  * of the server's bots, whose moves come from their timers; then the human
- * checks every hand of that session as docs/poker.md tells a player to:
- * each commitment is its revealed seed's, and every card it was shown is
- * where that seed's deck puts it (an implementation of the documented
- * algorithm written here, from the documentation). `arbiter verify`
+ * gives entropy to every next hand and checks every hand of that session
+ * as docs/poker.md tells a player to: each hand keeps the commitment
+ * published when the hand before it started and mixes exactly the entropy
+ * given since, its commitment is its revealed seed's, and every card it
+ * was shown is where that seed's (mixed) deck puts it (an implementation
+ * of the documented algorithm written here, from the documentation). `arbiter verify`
  * re-reads the whole log after each.
  *
  * Nothing asserts on time: deadlines only stop a hang (the clock's own
@@ -387,18 +389,40 @@ static void deck_of(const uint8_t seed[32], char deck[52][3])
     }
 }
 
+/* BLAKE2b-256 of a label (with its 0x00) and two 32-byte values. */
+static void hash_labelled(const char *label, const uint8_t a[32], const uint8_t b[32],
+                          uint8_t out[32])
+{
+    crypto_generichash_state state;
+    crypto_generichash_init(&state, NULL, 0, 32);
+    crypto_generichash_update(&state, (const uint8_t *)label, strlen(label) + 1);
+    crypto_generichash_update(&state, a, 32);
+    crypto_generichash_update(&state, b, 32);
+    crypto_generichash_final(&state, out, 32);
+}
+
+static void unhex32(const json_t *text, uint8_t out[32])
+{
+    assert_true(json_is_string(text));
+    assert_int_equal(sodium_hex2bin(out, 32, json_string_value(text), 64, NULL, NULL, NULL), 0);
+}
+
 static void assert_card(const json_t *card, const char *expected)
 {
     assert_true(json_is_string(card));
     assert_string_equal(json_string_value(card), expected);
 }
 
-/* Check every hand of stream that the viewer saw end: its commitment is the
- * revealed seed's, and every card the viewer was shown (its own, the
- * board, the hands shown) is where the seed's deck puts it. Returns the
- * hands checked. */
-static int check_fairness(const test_server *server, const char *stream, const char *viewer)
+/* Check every hand of stream that the viewer saw end: it keeps the
+ * commitment published when the hand before it started, mixes exactly the
+ * entropy given since, its commitment is the revealed seed's, and every
+ * card the viewer was shown (its own, the board, the hands shown) is where
+ * the mixed seed's deck puts it. Returns the hands checked; *mixed_out
+ * counts those whose deck had players' entropy. */
+static int check_fairness(const test_server *server, const char *stream, const char *viewer,
+                          int *mixed_out)
 {
+    *mixed_out = 0;
     char path[160], headers[96];
     snprintf(path, sizeof path, "/v1/streams/%s/events?since=0&limit=1000", stream);
     snprintf(headers, sizeof headers, "X-Client-Id: %s\r\n", viewer);
@@ -409,12 +433,41 @@ static int check_fairness(const test_server *server, const char *stream, const c
     const json_t *started = NULL;
     json_t *seen = json_array(); /* [{type, data}] of the running hand */
     int checked = 0;
+    /* The next hand's commitment, published when this one started, and the
+     * players' entropy given since (mixed as docs/poker.md says). */
+    uint8_t promised[32], mix[32] = {0};
+    bool promise = false;
+    int contributions = 0;
     size_t i;
     json_t *event;
     json_array_foreach (events, i, event) {
         const char *type = json_string_value(json_object_get(event, "type"));
         const json_t *data = json_object_get(event, "data");
+        if (strcmp(type, "entropy_added") == 0) {
+            uint8_t value[32], before[32];
+            unhex32(json_object_get(data, "value"), value);
+            memcpy(before, mix, sizeof before);
+            hash_labelled("arbiter/poker/entropy/v1", before, value, mix);
+            contributions++;
+            continue;
+        }
         if (strcmp(type, "hand_started") == 0) {
+            /* The server kept its promise, and mixed exactly what was given. */
+            uint8_t commitment[32], entropy[32];
+            unhex32(json_object_get(data, "commitment"), commitment);
+            if (promise)
+                assert_memory_equal(commitment, promised, 32);
+            if (contributions == 0) {
+                assert_true(json_is_null(json_object_get(data, "entropy")));
+            } else {
+                unhex32(json_object_get(data, "entropy"), entropy);
+                assert_memory_equal(entropy, mix, 32);
+                (*mixed_out)++;
+            }
+            unhex32(json_object_get(data, "next_commitment"), promised);
+            promise = true;
+            memset(mix, 0, sizeof mix);
+            contributions = 0;
             started = data;
             json_array_clear(seen);
             continue;
@@ -435,8 +488,18 @@ static int check_fairness(const test_server *server, const char *stream, const c
                          0);
         commitment_of(stream, (uint64_t)int_of(started, "hand"), seed, commitment);
         assert_memory_equal(commitment, published, 32);
+        /* The deck derives from the seed mixed with the hand's entropy. */
+        uint8_t deck_seed[32];
+        const json_t *hand_entropy = json_object_get(started, "entropy");
+        if (json_is_null(hand_entropy)) {
+            memcpy(deck_seed, seed, sizeof deck_seed);
+        } else {
+            uint8_t entropy[32];
+            unhex32(hand_entropy, entropy);
+            hash_labelled("arbiter/poker/mix/v1", seed, entropy, deck_seed);
+        }
         char deck[52][3];
-        deck_of(seed, deck);
+        deck_of(deck_seed, deck);
         const json_t *dealt = json_object_get(started, "dealt");
         size_t n = json_array_size(dealt), k;
         json_t *entry;
@@ -494,7 +557,7 @@ static void test_a_human_and_two_bots(void **state)
     arb_ws_close(admin);
     arb_ws_client *human = test_ws_open(&f->server, "human");
     expect_committed(human, stream, "sit", json_pack("{s:i, s:i}", "seat", 0, "buy_in", 1000));
-    json_int_t hands = 0;
+    json_int_t hands = 0, contributed_for = 0;
     int waited_ms = 0;
     for (; hands < 3 && waited_ms < CLOCK_WAIT_MS; waited_ms += 20) {
         json_t *table = table_state(&f->server, stream, "human");
@@ -507,6 +570,15 @@ static void test_a_human_and_two_bots(void **state)
             const json_t *seat = json_array_get(seats, i);
             if (!json_is_true(json_object_get(seat, "shown")))
                 assert_true(json_is_null(json_object_get(seat, "cards")));
+        }
+        /* Once a hand, the human gives entropy to the next one. */
+        if (hands > contributed_for) {
+            char value[65];
+            uint8_t bytes[32];
+            randombytes_buf(bytes, sizeof bytes);
+            sodium_bin2hex(value, sizeof value, bytes, sizeof bytes);
+            propose(human, stream, "contribute", json_pack("{s:s}", "value", value), NULL);
+            contributed_for = hands;
         }
         bool mine =
             json_is_true(json_object_get(table, "hand_active")) && int_of(table, "to_act") == 0;
@@ -522,9 +594,13 @@ static void test_a_human_and_two_bots(void **state)
     printf("two hands with the bots took about %d ms\n", waited_ms);
     assert_true(hands >= 3); /* two hands played to the end */
     /* The human checks the session's fairness from what it was shown. */
-    int checked = check_fairness(&f->server, stream, "human");
-    printf("fairness: %d hands recomputed from their revealed seeds\n", checked);
+    int mixed = 0;
+    int checked = check_fairness(&f->server, stream, "human", &mixed);
+    printf("fairness: %d hands recomputed from their revealed seeds, %d started with the "
+           "players' entropy\n",
+           checked, mixed);
     assert_true(checked >= 2);
+    assert_true(mixed >= 1);
     arb_ws_close(human);
 }
 

@@ -189,23 +189,57 @@ static bool data_dealt(const arb__poker_state *state, const json_t *dealt, int b
     return json_is_array(dealt) && json_array_size(dealt) == (size_t)count && count >= 2;
 }
 
+/* A 32-byte value as 64 hex digits at key. */
+static bool data_hex(const json_t *data, const char *key, uint8_t *bytes, size_t len)
+{
+    const char *hex;
+    return arb__rules_data_string(data, key, 64, 64, &hex) && arb__poker_unhex(hex, bytes, len);
+}
+
+/* hand_started's "entropy": null when no player contributed, else the
+ * mix of their contributions; the hand's deck is mixed with it. */
+static bool data_entropy(arb__poker_state *next, const json_t *data)
+{
+    const json_t *entropy = json_object_get(data, "entropy");
+    if (entropy == NULL || (next->entropy_count == 0) != json_is_null(entropy))
+        return false;
+    next->hand_entropy_used = next->entropy_count > 0;
+    memset(next->hand_entropy, 0, sizeof next->hand_entropy);
+    if (!next->hand_entropy_used)
+        return true;
+    return data_hex(data, "entropy", next->hand_entropy, sizeof next->hand_entropy) &&
+           memcmp(next->hand_entropy, next->entropy, sizeof next->entropy) == 0;
+}
+
 /* The server's secret part of hand_started: the seed and its deck, which
  * must be the seed's deck, make the commitment, and deal the hole cards. */
 static bool data_secret(arb__poker_state *state, const arb_event *event, uint64_t hand,
                         const arb__poker_seat seats[ARB_POKER_SEATS_MAX], int count)
 {
-    const char *seed_hex;
-    uint8_t seed[ARB_POKER_SEED_BYTES], deck[ARB_POKER_DECK_CARDS], derived[ARB_POKER_DECK_CARDS];
-    uint8_t commitment[ARB__POKER_COMMITMENT_BYTES];
+    const char *seed_hex, *next_hex;
+    uint8_t seed[ARB_POKER_SEED_BYTES], next_seed[ARB_POKER_SEED_BYTES],
+        mixed[ARB_POKER_SEED_BYTES];
+    uint8_t deck[ARB_POKER_DECK_CARDS], derived[ARB_POKER_DECK_CARDS];
+    uint8_t commitment[ARB__POKER_COMMITMENT_BYTES], next_commitment[ARB__POKER_COMMITMENT_BYTES];
     if (!arb__rules_data_string(event->data, "seed", 64, 64, &seed_hex) ||
         !arb__poker_unhex(seed_hex, seed, sizeof seed) ||
+        !arb__rules_data_string(event->data, "next_seed", 64, 64, &next_hex) ||
+        !arb__poker_unhex(next_hex, next_seed, sizeof next_seed) ||
         !arb__poker_json_cards(json_object_get(event->data, "deck"), ARB_POKER_DECK_CARDS, deck))
         return false;
-    arb__poker_deck_from_seed(seed, derived);
-    arb__poker_commitment(event->stream, hand, seed, commitment);
-    if (memcmp(deck, derived, sizeof deck) != 0 ||
-        memcmp(commitment, state->commitment, sizeof commitment) != 0)
+    /* The seed committed at the last hand's start, if one was. */
+    if (state->next_seed_known && memcmp(seed, state->next_seed, sizeof seed) != 0)
         return false;
+    arb__poker_deck_seed(seed, state->hand_entropy_used ? state->hand_entropy : NULL, mixed);
+    arb__poker_deck_from_seed(mixed, derived);
+    arb__poker_commitment(event->stream, hand, seed, commitment);
+    arb__poker_commitment(event->stream, hand + 1, next_seed, next_commitment);
+    if (memcmp(deck, derived, sizeof deck) != 0 ||
+        memcmp(commitment, state->commitment, sizeof commitment) != 0 ||
+        memcmp(next_commitment, state->next_commitment, sizeof next_commitment) != 0)
+        return false;
+    memcpy(state->next_seed, next_seed, sizeof next_seed);
+    state->next_seed_known = true;
     int order[ARB_POKER_SEATS_MAX], k = 0;
     for (int i = 0, seat = state->button; i < state->config.seat_count; i++) {
         seat = (seat + 1) % state->config.seat_count;
@@ -231,7 +265,7 @@ static int evolve_hand_started(arb__poker_state *state, const arb_event *event)
     const char *commitment_hex;
     arb__poker_seat dealt[ARB_POKER_SEATS_MAX] = {0};
     int count;
-    size_t fields = state->partial ? 4 : 6;
+    size_t fields = state->partial ? 6 : 9;
     if (!state->created || state->hand_active || json_object_size(data) != fields ||
         !arb__rules_data_int(data, "hand", 1, ARB_JSON_INT_MAX, &hand) ||
         (uint64_t)hand != state->hands + 1 ||
@@ -244,6 +278,13 @@ static int evolve_hand_started(arb__poker_state *state, const arb_event *event)
     if (!arb__poker_unhex(commitment_hex, commitment, sizeof commitment))
         return ARB_ECORRUPT;
     arb__poker_state next = *state;
+    /* The commitment published at the last hand's start is kept, and the
+     * entropy mixed in is exactly the players' contributions since. */
+    if ((state->next_committed &&
+         memcmp(commitment, state->next_commitment, sizeof commitment) != 0) ||
+        !data_entropy(&next, data) ||
+        !data_hex(data, "next_commitment", next.next_commitment, sizeof next.next_commitment))
+        return ARB_ECORRUPT;
     memcpy(next.commitment, commitment, sizeof commitment);
     next.button = (int)button;
     next.deck_known = next.seed_known = next.seed_revealed = false;
@@ -260,6 +301,11 @@ static int evolve_hand_started(arb__poker_state *state, const arb_event *event)
         if (s->in_hand)
             s->version = event->seq;
     }
+    next.next_committed = true;
+    next.entropy_count = 0;
+    memset(next.entropy, 0, sizeof next.entropy);
+    for (int i = 0; i < next.config.seat_count; i++)
+        next.seats[i].contributed = false;
     next.hands = (uint64_t)hand;
     next.hand_active = true;
     next.posted = 0;
@@ -354,6 +400,24 @@ static int evolve_acted(arb__poker_state *state, const arb_event *event)
     if (state->clock_seat != seat)
         state->seats[seat].timeouts = 0;
     state->clock_seat = -1;
+    return 0;
+}
+
+/* entropy_added {seat, player, value}: a seated player's contribution to
+ * the next hand's deck, once per hand, after that hand's seed was
+ * committed. */
+static int evolve_entropy_added(arb__poker_state *state, const arb_event *event)
+{
+    arb__poker_seat *s = data_player_seat(state, event->data);
+    uint8_t value[ARB_POKER_SEED_BYTES];
+    if (s == NULL || json_object_size(event->data) != 3 || !state->next_committed ||
+        s->contributed || !data_hex(event->data, "value", value, sizeof value) ||
+        state->entropy_count >= INT32_MAX)
+        return ARB_ECORRUPT;
+    arb__poker_entropy_mix(state->entropy, value);
+    state->entropy_count++;
+    s->contributed = true;
+    s->version = event->seq;
     return 0;
 }
 
@@ -539,6 +603,7 @@ static const evolve_entry evolve_table[] = {
     {"acted", evolve_acted},
     {"posted", evolve_posted},
     {"timed_out", evolve_timed_out},
+    {"entropy_added", evolve_entropy_added},
     {"street_dealt", evolve_street_dealt},
     {"bet_returned", evolve_bet_returned},
     {"cards_shown", evolve_cards_shown},
@@ -579,7 +644,9 @@ static int evolve_hand_ended(arb__poker_state *state, const arb_event *event)
         arb__poker_commitment(event->stream, state->hands, seed, commitment);
         if (memcmp(commitment, state->commitment, sizeof commitment) != 0)
             return ARB_ECORRUPT;
-        arb__poker_deck_from_seed(seed, deck);
+        uint8_t mixed[ARB_POKER_SEED_BYTES];
+        arb__poker_deck_seed(seed, state->hand_entropy_used ? state->hand_entropy : NULL, mixed);
+        arb__poker_deck_from_seed(mixed, deck);
         int order[ARB_POKER_SEATS_MAX];
         int count = arb__poker_deal_order(state, order);
         for (int k = 0; k < count; k++) {
@@ -720,6 +787,7 @@ static json_t *poker_redact(const arb_event *event, const arb_principal *viewer)
         return NULL;
     json_object_del(redacted, "seed");
     json_object_del(redacted, "deck");
+    json_object_del(redacted, "next_seed");
     size_t i;
     json_t *entry;
     json_array_foreach (json_object_get(redacted, "dealt"), i, entry) {

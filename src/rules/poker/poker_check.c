@@ -10,12 +10,15 @@
  *   - the hand: its dealt seats number dealt_count >= 2, the board has the
  *     street's count of cards, no bet is past the bet to call, there is a
  *     seat to act (an open one) exactly while the blinds are in and the
- *     round is open, every known card (hole cards, board) appears once.
+ *     round is open, every known card (hole cards, board) appears once;
+ *   - entropy: the next hand is committed from the first hand on, the
+ *     server holding its seed; a seat contributes once a hand.
  *
  * On a partial state the same holds (unknown cards are simply not known).
  * Returns 0, or ARB_ECORRUPT with the first broken invariant in why.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "rules/poker/poker_internal.h"
@@ -148,6 +151,31 @@ static int check_hand(const arb__poker_state *state, char *why, size_t why_size)
     return 0;
 }
 
+/* Entropy: the next hand is committed from the first hand on (and the
+ * server holds its seed); contributions come only after that, one a seat. */
+static int check_entropy(const arb__poker_state *state, char *why, size_t why_size)
+{
+    int contributed = 0;
+    for (int i = 0; i < state->config.seat_count; i++)
+        contributed += state->seats[i].contributed ? 1 : 0;
+    if (state->next_committed != (state->hands > 0) ||
+        (state->next_committed && !state->partial && !state->next_seed_known) ||
+        (!state->next_committed && state->next_seed_known) || state->entropy_count < 0 ||
+        contributed > state->entropy_count || (state->hand_entropy_used && state->hands == 0))
+        return arb__rules_corrupt(why, why_size, "the entropy does not fit the hands");
+    /* The server's next seed makes the published commitment (the stream is
+     * table:NAME, as create_table requires). */
+    if (state->next_seed_known) {
+        char stream[ARB_STREAM_NAME_BYTES_MAX + 1];
+        uint8_t commitment[ARB__POKER_COMMITMENT_BYTES];
+        snprintf(stream, sizeof stream, "table:%s", state->config.table);
+        arb__poker_commitment(stream, state->hands + 1, state->next_seed, commitment);
+        if (memcmp(commitment, state->next_commitment, sizeof commitment) != 0)
+            return arb__rules_corrupt(why, why_size, "the next seed does not make its commitment");
+    }
+    return 0;
+}
+
 int arb__poker_check(const void *state_void, char *why, size_t why_size)
 {
     const arb__poker_state *state = state_void;
@@ -172,5 +200,7 @@ int arb__poker_check(const void *state_void, char *why, size_t why_size)
         rc = check_cards(state, why, why_size);
     if (rc == 0)
         rc = check_hand(state, why, why_size);
+    if (rc == 0)
+        rc = check_entropy(state, why, why_size);
     return rc;
 }

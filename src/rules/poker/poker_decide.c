@@ -73,14 +73,30 @@ static int start_hand(poker_call *call)
     arb__poker_state *w = &call->work;
     if (call->ctx->random_bytes == NULL || w->partial)
         return unpredictable(call, "randomness");
-    uint8_t seed[ARB_POKER_SEED_BYTES], deck[ARB_POKER_DECK_CARDS];
-    uint8_t commitment[ARB__POKER_COMMITMENT_BYTES];
+    /* This hand's seed was committed at the last hand's start (the first
+     * hand draws its own); the next hand's is drawn and committed now, so
+     * the players' entropy, mixed into the next deck, comes after it. */
+    uint8_t seed[ARB_POKER_SEED_BYTES], next_seed[ARB_POKER_SEED_BYTES];
+    uint8_t mixed[ARB_POKER_SEED_BYTES], deck[ARB_POKER_DECK_CARDS];
+    uint8_t commitment[ARB__POKER_COMMITMENT_BYTES], next_commitment[ARB__POKER_COMMITMENT_BYTES];
     char seed_hex[ARB__POKER_HEX_SIZE], commitment_hex[ARB__POKER_HEX_SIZE];
-    call->ctx->random_bytes(call->ctx->random_user, seed, sizeof seed);
-    arb__poker_deck_from_seed(seed, deck);
+    char next_seed_hex[ARB__POKER_HEX_SIZE], next_commitment_hex[ARB__POKER_HEX_SIZE];
+    char entropy_hex[ARB__POKER_HEX_SIZE];
+    if (w->next_seed_known)
+        memcpy(seed, w->next_seed, sizeof seed);
+    else
+        call->ctx->random_bytes(call->ctx->random_user, seed, sizeof seed);
+    call->ctx->random_bytes(call->ctx->random_user, next_seed, sizeof next_seed);
+    bool mix = w->entropy_count > 0;
+    arb__poker_deck_seed(seed, mix ? w->entropy : NULL, mixed);
+    arb__poker_deck_from_seed(mixed, deck);
     arb__poker_commitment(call->command->stream, w->hands + 1, seed, commitment);
+    arb__poker_commitment(call->command->stream, w->hands + 2, next_seed, next_commitment);
     arb__poker_hex(seed, sizeof seed, seed_hex);
     arb__poker_hex(commitment, sizeof commitment, commitment_hex);
+    arb__poker_hex(next_seed, sizeof next_seed, next_seed_hex);
+    arb__poker_hex(next_commitment, sizeof next_commitment, next_commitment_hex);
+    arb__poker_hex(w->entropy, sizeof w->entropy, entropy_hex);
     int button = arb__poker_next_seat(w, w->button, arb__poker_is_active);
     int order[ARB_POKER_SEATS_MAX], count = 0;
     for (int i = 0, seat = button; i < w->config.seat_count; i++) {
@@ -99,9 +115,12 @@ static int start_hand(poker_call *call)
         }
     }
     int rc = emit(call, "hand_started",
-                  json_pack("{s:I, s:i, s:s, s:o, s:s, s:o}", "hand", (json_int_t)(w->hands + 1),
-                            "button", button, "commitment", commitment_hex, "dealt", dealt, "seed",
-                            seed_hex, "deck", arb__poker_cards_json(deck, sizeof deck)));
+                  json_pack("{s:I, s:i, s:s, s:o, s:s, s:o, s:s, s:s, s:o}", "hand",
+                            (json_int_t)(w->hands + 1), "button", button, "commitment",
+                            commitment_hex, "dealt", dealt, "seed", seed_hex, "deck",
+                            arb__poker_cards_json(deck, sizeof deck), "next_commitment",
+                            next_commitment_hex, "next_seed", next_seed_hex, "entropy",
+                            mix ? json_string(entropy_hex) : json_null()));
     for (int k = 0; rc == 0 && w->config.ante > 0 && k < count; k++) {
         const arb__poker_seat *s = &w->seats[order[k]];
         int64_t amount = w->config.ante < s->stack ? w->config.ante : s->stack;
@@ -589,6 +608,33 @@ static int leave_seat(poker_call *call, int seat)
                           (json_int_t)s->stack));
 }
 
+/* contribute {value} (seated): 64 hex digits of the player's own
+ * randomness, mixed into the next hand's deck (docs/poker.md, "Provable
+ * fairness"); once a hand, after its seed was committed. */
+static int decide_contribute(poker_call *call, const json_t *args)
+{
+    int seat;
+    int rc = own_seat(call, &seat);
+    if (rc != 0)
+        return rc;
+    const char *value = json_string_value(json_object_get(args, "value"));
+    uint8_t bytes[ARB_POKER_SEED_BYTES];
+    if (value == NULL || strlen(value) != 2 * sizeof bytes ||
+        !arb__poker_unhex(value, bytes, sizeof bytes))
+        return reject_field(call, "value", "must be 64 hex digits (32 bytes)");
+    const arb__poker_state *state = call->state;
+    if (!state->next_committed)
+        return arb_decision_reject(call->decision, ARB_EILLEGAL_ACTION, NULL,
+                                   "no hand is committed yet: contribute once the first hand "
+                                   "has started");
+    if (state->seats[seat].contributed)
+        return arb_decision_reject(call->decision, ARB_EILLEGAL_ACTION, NULL,
+                                   "one contribution a hand");
+    return emit(call, "entropy_added",
+                json_pack("{s:i, s:s, s:s}", "seat", seat, "player", state->seats[seat].player,
+                          "value", value));
+}
+
 /* Betting. */
 
 /* The move of seat (the one to act) on the working copy, then the dealer. */
@@ -770,6 +816,7 @@ static const action_entry action_table[] = {
     {"sit_out", decide_sit_out, false, {NULL}},
     {"sit_in", decide_sit_in, false, {NULL}},
     {"top_up", decide_top_up, false, {"amount", NULL}},
+    {"contribute", decide_contribute, false, {"value", NULL}},
     {"timeout", decide_timeout, true, {"hand", "seat", "turn", NULL}},
     {"bot_move", decide_bot_move, true, {"hand", "seat", "turn", NULL}},
     {"add_bot", decide_add_bot, true, {"seat", "buy_in", NULL}},

@@ -73,6 +73,7 @@ typedef struct history {
     int shown_order[ARB_POKER_SEATS_MAX];
     int shown_count;
     const char *commitment, *seed;
+    const char *entropy; /* the players' entropy mixed into the deck; NULL: none */
     history_seat seats[ARB_POKER_SEATS_MAX];
 } history;
 
@@ -217,6 +218,8 @@ static void on_hand_started(history *h, const json_t *data, int64_t applied_at_m
     if (!arb__rules_data_int(data, "hand", 1, ARB_JSON_INT_MAX, &hand) ||
         !arb__rules_data_int(data, "button", 0, h->table->seat_count - 1, &button) ||
         !arb__rules_data_string(data, "commitment", 64, 64, &h->commitment) ||
+        (json_is_string(json_object_get(data, "entropy")) &&
+         !arb__rules_data_string(data, "entropy", 64, 64, &h->entropy)) ||
         !json_is_array(dealt) || json_array_size(dealt) < 2 ||
         json_array_size(dealt) > (size_t)h->table->seat_count) {
         corrupt(h);
@@ -536,6 +539,8 @@ static void on_hand_ended(history *h, const json_t *data)
     put(h, "*** FAIRNESS ***");
     put(h, "Commitment %s", h->commitment);
     put(h, "Seed %s", h->seed);
+    if (h->entropy != NULL)
+        put(h, "Players' entropy %s", h->entropy);
 }
 
 /* The turn clock plays for the seat: its acted follows. */

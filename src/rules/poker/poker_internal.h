@@ -50,7 +50,7 @@
 #include "rules/poker/eval.h"
 
 /* The snapshot format written by this code. */
-#define ARB__POKER_SNAPSHOT_FORMAT 2
+#define ARB__POKER_SNAPSHOT_FORMAT 3
 #define ARB__POKER_BOARD_CARDS 5
 #define ARB__POKER_HOLE_CARDS 2
 /* BLAKE2b-256 of the seed and the hand's identity. */
@@ -97,6 +97,7 @@ typedef struct arb__poker_seat {
     int64_t bet;       /* chips in front of it this round */
     int64_t committed; /* chips it put in this hand (antes, blinds, bets) */
     int timeouts;      /* turns in a row the clock played for it (timed_out) */
+    bool contributed;  /* gave entropy to the next hand (entropy_added) */
 } arb__poker_seat;
 
 typedef struct arb__poker_config {
@@ -142,6 +143,19 @@ typedef struct arb__poker_state {
     bool seed_known;    /* the server holds it, or hand_ended revealed it */
     bool seed_revealed; /* hand_ended published it */
     uint8_t seed[ARB_POKER_SEED_BYTES];
+    /* Player entropy (docs/poker.md, "Provable fairness"): the next hand's
+     * seed is committed when this hand starts (next_committed), so players
+     * contribute after the server chose it; the server's state holds that
+     * seed (next_seed_known). entropy mixes the contributions so far
+     * (entropy_count of them); hand_entropy is what this hand's deck was
+     * mixed with (hand_entropy_used false: nothing). */
+    bool next_committed, next_seed_known;
+    uint8_t next_commitment[ARB__POKER_COMMITMENT_BYTES];
+    uint8_t next_seed[ARB_POKER_SEED_BYTES];
+    int entropy_count;
+    uint8_t entropy[ARB_POKER_SEED_BYTES];
+    bool hand_entropy_used;
+    uint8_t hand_entropy[ARB_POKER_SEED_BYTES];
     /* view_load: a player's state (see "Partial states"); viewer is "" for a
      * spectator's. */
     bool partial;
@@ -216,6 +230,15 @@ int arb__poker_deal_order(const arb__poker_state *state, int order_out[ARB_POKER
 /* The deck derived from a seed (docs/poker.md, "Provable fairness"). */
 void arb__poker_deck_from_seed(const uint8_t seed[ARB_POKER_SEED_BYTES],
                                uint8_t deck_out[ARB_POKER_DECK_CARDS]);
+/* The seed a hand's deck derives from: the server's seed itself, or with
+ * players' entropy (NULL: none) BLAKE2b-256("arbiter/poker/mix/v1" 0x00 ||
+ * seed || entropy). */
+void arb__poker_deck_seed(const uint8_t seed[ARB_POKER_SEED_BYTES], const uint8_t *entropy,
+                          uint8_t out[ARB_POKER_SEED_BYTES]);
+/* Mix one contribution in: entropy = BLAKE2b-256("arbiter/poker/entropy/v1"
+ * 0x00 || entropy || value). */
+void arb__poker_entropy_mix(uint8_t entropy[ARB_POKER_SEED_BYTES],
+                            const uint8_t value[ARB_POKER_SEED_BYTES]);
 /* BLAKE2b-256 commitment of the seed to (stream, hand). */
 void arb__poker_commitment(const char *stream, uint64_t hand,
                            const uint8_t seed[ARB_POKER_SEED_BYTES],

@@ -381,6 +381,35 @@ void arb__poker_deck_from_seed(const uint8_t seed[ARB_POKER_SEED_BYTES],
     }
 }
 
+/* BLAKE2b-256 of a label (with its 0x00) and two 32-byte values. */
+static void hash_labelled(const char *label, const uint8_t *a, const uint8_t *b,
+                          uint8_t out[ARB_POKER_SEED_BYTES])
+{
+    crypto_generichash_state hash;
+    crypto_generichash_init(&hash, NULL, 0, ARB_POKER_SEED_BYTES);
+    crypto_generichash_update(&hash, (const unsigned char *)label, strlen(label) + 1);
+    crypto_generichash_update(&hash, a, ARB_POKER_SEED_BYTES);
+    crypto_generichash_update(&hash, b, ARB_POKER_SEED_BYTES);
+    crypto_generichash_final(&hash, out, ARB_POKER_SEED_BYTES);
+}
+
+void arb__poker_deck_seed(const uint8_t seed[ARB_POKER_SEED_BYTES], const uint8_t *entropy,
+                          uint8_t out[ARB_POKER_SEED_BYTES])
+{
+    if (entropy == NULL)
+        memmove(out, seed, ARB_POKER_SEED_BYTES);
+    else
+        hash_labelled("arbiter/poker/mix/v1", seed, entropy, out);
+}
+
+void arb__poker_entropy_mix(uint8_t entropy[ARB_POKER_SEED_BYTES],
+                            const uint8_t value[ARB_POKER_SEED_BYTES])
+{
+    uint8_t before[ARB_POKER_SEED_BYTES];
+    memcpy(before, entropy, sizeof before);
+    hash_labelled("arbiter/poker/entropy/v1", before, value, entropy);
+}
+
 void arb__poker_commitment(const char *stream, uint64_t hand,
                            const uint8_t seed[ARB_POKER_SEED_BYTES],
                            uint8_t commitment_out[ARB__POKER_COMMITMENT_BYTES])

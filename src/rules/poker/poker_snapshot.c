@@ -24,8 +24,8 @@
 
 #include "rules/poker/poker_internal.h"
 
-#define SEAT_FIELDS 15
-#define VIEW_FIELDS 26
+#define SEAT_FIELDS 16
+#define VIEW_FIELDS 30
 
 /* State to JSON. */
 
@@ -55,13 +55,14 @@ static json_t *seat_json(const arb__poker_seat *s, bool cards_visible)
 {
     json_t *cards =
         cards_visible && s->cards_known ? arb__poker_cards_json(s->cards, 2) : json_null();
-    return json_pack("{s:o, s:I, s:b, s:I, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:I, s:I, s:o, s:i}",
-                     "player", s->occupied ? json_string(s->player) : json_null(), "stack",
-                     (json_int_t)s->stack, "sitting_out", s->sitting_out, "version",
-                     (json_int_t)s->version, "in_hand", s->in_hand, "folded", s->folded, "all_in",
-                     s->all_in, "acted", s->acted, "may_raise", s->may_raise, "shown", s->shown,
-                     "mucked", s->mucked, "bet", (json_int_t)s->bet, "committed",
-                     (json_int_t)s->committed, "cards", cards, "timeouts", s->timeouts);
+    return json_pack(
+        "{s:o, s:I, s:b, s:I, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:I, s:I, s:o, s:i, s:b}",
+        "player", s->occupied ? json_string(s->player) : json_null(), "stack", (json_int_t)s->stack,
+        "sitting_out", s->sitting_out, "version", (json_int_t)s->version, "in_hand", s->in_hand,
+        "folded", s->folded, "all_in", s->all_in, "acted", s->acted, "may_raise", s->may_raise,
+        "shown", s->shown, "mucked", s->mucked, "bet", (json_int_t)s->bet, "committed",
+        (json_int_t)s->committed, "cards", cards, "timeouts", s->timeouts, "contributed",
+        s->contributed);
 }
 
 /* The state as viewer sees it; everything (the snapshot) when all is set. */
@@ -94,9 +95,20 @@ static json_t *state_json(const arb__poker_state *state, const arb_principal *vi
         hex_or_null(state->seed, sizeof state->seed,
                     state->seed_known && (all || state->seed_revealed)),
         "seed_revealed", state->seed_revealed, "seats", seats);
-    /* The turn clock is public: every player sees whose turn runs out when. */
+    /* The turn clock is public: every player sees whose turn runs out when;
+     * so are the next hand's commitment and the entropy mixed so far. */
     if (json != NULL &&
-        (json_object_set_new(json, "turn_seq", json_integer((json_int_t)state->turn_seq)) != 0 ||
+        (json_object_set_new(json, "next_commitment",
+                             hex_or_null(state->next_commitment, sizeof state->next_commitment,
+                                         state->next_committed)) != 0 ||
+         json_object_set_new(
+             json, "entropy",
+             hex_or_null(state->entropy, sizeof state->entropy, state->entropy_count > 0)) != 0 ||
+         json_object_set_new(json, "entropy_count", json_integer(state->entropy_count)) != 0 ||
+         json_object_set_new(json, "hand_entropy",
+                             hex_or_null(state->hand_entropy, sizeof state->hand_entropy,
+                                         state->hand_entropy_used)) != 0 ||
+         json_object_set_new(json, "turn_seq", json_integer((json_int_t)state->turn_seq)) != 0 ||
          json_object_set_new(json, "turn_deadline",
                              json_integer((json_int_t)state->turn_deadline_ms)) != 0 ||
          json_object_set_new(json, "clock_seat", json_integer(state->clock_seat)) != 0)) {
@@ -104,9 +116,12 @@ static json_t *state_json(const arb__poker_state *state, const arb_principal *vi
         json = NULL;
     }
     if (json != NULL && all &&
-        json_object_set_new(json, "deck",
-                            state->deck_known ? arb__poker_cards_json(state->deck, 52)
-                                              : json_null()) != 0) {
+        (json_object_set_new(json, "deck",
+                             state->deck_known ? arb__poker_cards_json(state->deck, 52)
+                                               : json_null()) != 0 ||
+         json_object_set_new(json, "next_seed",
+                             hex_or_null(state->next_seed, sizeof state->next_seed,
+                                         state->next_seed_known)) != 0)) {
         json_decref(json);
         json = NULL;
     }
@@ -191,7 +206,8 @@ static bool load_seat(arb__poker_seat *s, const json_t *json, uint64_t seq)
         !get_bool(json, "all_in", &s->all_in) || !get_bool(json, "acted", &s->acted) ||
         !get_bool(json, "may_raise", &s->may_raise) || !get_bool(json, "shown", &s->shown) ||
         !get_bool(json, "mucked", &s->mucked) ||
-        !get_int(json, "timeouts", 0, ARB_POKER_TIMEOUTS_SIT_OUT, &s->timeouts))
+        !get_int(json, "timeouts", 0, ARB_POKER_TIMEOUTS_SIT_OUT, &s->timeouts) ||
+        !get_bool(json, "contributed", &s->contributed))
         return false;
     s->version = (uint64_t)version;
     if (json_is_string(player)) {
@@ -224,7 +240,7 @@ static bool load_fields(arb__poker_state *state, const json_t *json, uint64_t se
 {
     int64_t hands, turn_seq, seats = state->created ? state->config.seat_count : 0;
     const json_t *board = json_object_get(json, "board");
-    bool commitment_known;
+    bool commitment_known, entropy_known;
     if (!arb__rules_data_int(json, "chips_in", 0, ARB_JSON_INT_MAX, &state->chips_in) ||
         !arb__rules_data_int(json, "chips_out", 0, ARB_JSON_INT_MAX, &state->chips_out) ||
         !arb__rules_data_int(json, "hands", 0, (int64_t)seq, &hands) ||
@@ -252,7 +268,14 @@ static bool load_fields(arb__poker_state *state, const json_t *json, uint64_t se
         !arb__rules_data_int(json, "turn_seq", 0, (int64_t)seq, &turn_seq) ||
         !arb__rules_data_int(json, "turn_deadline", 0, ARB_JSON_INT_MAX,
                              &state->turn_deadline_ms) ||
-        !get_int(json, "clock_seat", -1, seats - 1, &state->clock_seat))
+        !get_int(json, "clock_seat", -1, seats - 1, &state->clock_seat) ||
+        !get_hex(json, "next_commitment", state->next_commitment, sizeof state->next_commitment,
+                 &state->next_committed) ||
+        !get_hex(json, "entropy", state->entropy, sizeof state->entropy, &entropy_known) ||
+        !get_int(json, "entropy_count", 0, INT32_MAX, &state->entropy_count) ||
+        entropy_known != (state->entropy_count > 0) ||
+        !get_hex(json, "hand_entropy", state->hand_entropy, sizeof state->hand_entropy,
+                 &state->hand_entropy_used))
         return false;
     state->turn_seq = (uint64_t)turn_seq;
     state->hands = (uint64_t)hands;
@@ -271,7 +294,7 @@ static int load(const json_t *json, uint64_t seq, bool partial, const char *view
                 void **state_out)
 {
     *state_out = NULL;
-    size_t fields = VIEW_FIELDS + (partial ? 0 : 1);
+    size_t fields = VIEW_FIELDS + (partial ? 0 : 2); /* the secrets: deck, next_seed */
     if (!json_is_object(json) || json_object_size(json) != fields)
         return ARB_ECORRUPT;
     arb__poker_state *state = calloc(1, sizeof *state);
@@ -288,6 +311,8 @@ static int load(const json_t *json, uint64_t seq, bool partial, const char *view
         state->deck_known = !json_is_null(deck);
         ok = deck != NULL &&
              (json_is_null(deck) || arb__poker_json_cards(deck, ARB_POKER_DECK_CARDS, state->deck));
+        ok = ok && get_hex(json, "next_seed", state->next_seed, sizeof state->next_seed,
+                           &state->next_seed_known);
     }
     char why[128];
     if (!ok || arb__poker_check(state, why, sizeof why) != 0) {

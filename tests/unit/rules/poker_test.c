@@ -757,6 +757,75 @@ static void test_bots(void **unused)
     table_free(&t);
 }
 
+/* Player entropy: the next hand's seed is committed at this hand's start;
+ * seated players contribute once a hand; the next hand keeps the committed
+ * seed and mixes their contributions into its deck, which a player checks
+ * from the public events (its partial state does, at hand_ended). */
+static void test_player_entropy(void **unused)
+{
+    (void)unused;
+    static const char va[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    static const char vb[] = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+    table t;
+    table_init(&t, 21);
+    create(&t, 6, 0);
+    assert_int_equal(sit(&t, "a", 0, 1000), 0);
+    /* No hand yet: nothing is committed to contribute to. */
+    assert_int_equal(act(&t, "a", "contribute", json_pack("{s:s}", "value", va)),
+                     ARB_EILLEGAL_ACTION);
+    t.observer_principal = (arb_principal){.id = "b", .role = ARB_ROLE_USER};
+    json_t *view = R->view(t.state, &t.observer_principal);
+    assert_int_equal(R->view_load(view, t.seq, &t.observer_principal, &t.observer), 0);
+    json_decref(view);
+    assert_int_equal(sit(&t, "b", 3, 1000), 0);
+    assert_true(S(&t)->hand_active && S(&t)->next_committed && S(&t)->next_seed_known);
+    uint8_t committed[ARB__POKER_COMMITMENT_BYTES];
+    memcpy(committed, S(&t)->next_commitment, sizeof committed);
+    assert_int_equal(act(&t, "c", "contribute", json_pack("{s:s}", "value", va)), ARB_ENOT_SEATED);
+    assert_int_equal(act(&t, "a", "contribute", json_pack("{s:s}", "value", "12")),
+                     ARB_EINVALID_ARGUMENT);
+    assert_int_equal(act(&t, "a", "contribute", json_pack("{s:s}", "value", va)), 0);
+    assert_int_equal(act(&t, "a", "contribute", json_pack("{s:s}", "value", vb)),
+                     ARB_EILLEGAL_ACTION);
+    assert_int_equal(act(&t, "b", "contribute", json_pack("{s:s}", "value", vb)), 0);
+    assert_int_equal(S(&t)->entropy_count, 2);
+    uint8_t expected[ARB_POKER_SEED_BYTES] = {0}, value[ARB_POKER_SEED_BYTES];
+    assert_true(arb__poker_unhex(va, value, sizeof value));
+    arb__poker_entropy_mix(expected, value);
+    assert_true(arb__poker_unhex(vb, value, sizeof value));
+    arb__poker_entropy_mix(expected, value);
+    assert_memory_equal(S(&t)->entropy, expected, sizeof expected);
+    uint8_t next_seed[ARB_POKER_SEED_BYTES];
+    memcpy(next_seed, S(&t)->next_seed, sizeof next_seed);
+    /* Hand 1 ends (a folds); hand 2 keeps the committed seed and mixes. */
+    assert_int_equal(act(&t, "a", "fold", NULL), 0);
+    assert_int_equal(S(&t)->hands, 2);
+    const json_t *started = emitted(&t, "hand_started");
+    assert_non_null(started);
+    uint8_t commitment[ARB__POKER_COMMITMENT_BYTES];
+    assert_true(arb__poker_unhex(json_string_value(json_object_get(started, "commitment")),
+                                 commitment, sizeof commitment));
+    assert_memory_equal(commitment, committed, sizeof commitment);
+    assert_memory_equal(S(&t)->seed, next_seed, sizeof next_seed);
+    uint8_t mixed[ARB_POKER_SEED_BYTES], deck[ARB_POKER_DECK_CARDS];
+    arb__poker_deck_seed(next_seed, expected, mixed);
+    arb__poker_deck_from_seed(mixed, deck);
+    assert_memory_equal(S(&t)->deck, deck, sizeof deck);
+    assert_true(S(&t)->hand_entropy_used);
+    assert_int_equal(S(&t)->entropy_count, 0);
+    assert_false(S(&t)->seats[0].contributed);
+    /* b's own copy followed every event, and will check the deck when
+     * hand 2 ends; play it out. */
+    for (int step = 0; step < 40 && S(&t)->hands == 2; step++) {
+        const arb__poker_state *st = S(&t);
+        const char *who = st->seats[st->to_act].player;
+        const char *move = st->seats[st->to_act].bet == st->current_bet ? "check" : "call";
+        assert_int_equal(act(&t, who, move, NULL), 0);
+    }
+    assert_int_equal(S(&t)->hands, 3);
+    table_free(&t);
+}
+
 static void test_leave_after_fold(void **unused)
 {
     (void)unused;
@@ -1047,6 +1116,7 @@ int main(void)
         cmocka_unit_test(test_leave_after_fold),
         cmocka_unit_test(test_turn_clock),
         cmocka_unit_test(test_bots),
+        cmocka_unit_test(test_player_entropy),
         cmocka_unit_test(test_fairness_and_redaction),
         cmocka_unit_test(test_random_hands),
     };
