@@ -39,9 +39,12 @@ static void *committer_main(void *arg)
         void (*on_written)(void *user) = committer->on_written;
         void *user = committer->on_written_user;
         if (on_written != NULL) {
+            committer->calling = true;
             pthread_mutex_unlock(&committer->mutex);
             on_written(user);
             pthread_mutex_lock(&committer->mutex);
+            committer->calling = false;
+            pthread_cond_broadcast(&committer->cond);
         }
     }
     pthread_mutex_unlock(&committer->mutex);
@@ -53,6 +56,7 @@ int arb__committer_start(arb__committer *committer, arb_store *store)
     committer->store = store;
     committer->batch = NULL;
     committer->busy = false;
+    committer->calling = false;
     committer->stop = false;
     committer->result = 0;
     if (pthread_mutex_init(&committer->mutex, NULL) != 0)

@@ -310,6 +310,9 @@ void arb_engine_set_on_written(arb_engine *engine, void (*on_written)(void *user
 {
     ARB_ASSERT(engine->in_flight == NULL);
     pthread_mutex_lock(&engine->committer.mutex);
+    /* A call running now may still use the old user: let it end first. */
+    while (engine->committer.calling)
+        pthread_cond_wait(&engine->committer.cond, &engine->committer.mutex);
     engine->committer.on_written = on_written;
     engine->committer.on_written_user = user;
     pthread_mutex_unlock(&engine->committer.mutex);

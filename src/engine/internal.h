@@ -84,9 +84,12 @@ typedef struct arb__committer {
     bool started;
     int result;
     /* Called on the committer thread, outside its mutex, after each batch
-     * is written (or failed): lets a waiting engine thread wake. */
+     * is written (or failed): lets a waiting engine thread wake. calling
+     * is true while it runs, so that replacing it (set_on_written) waits
+     * for the call to end before the old user may be freed. */
     void (*on_written)(void *user);
     void *on_written_user;
+    bool calling;
 } arb__committer;
 
 int arb__committer_start(arb__committer *committer, arb_store *store);
