@@ -18,7 +18,8 @@
  *   - propose the turn clock's timeout (mostly the system's, for the
  *     running turn; sometimes another seat's or turn's, or a user's), or a
  *     bot's move, or seat a bot (add_bot) and move it, or a player's
- *     entropy (contribute);
+ *     entropy (contribute), or the server's presence news and a grace's
+ *     end;
  *   - advance the clock;
  *   - round-trip the state through snapshot_save / snapshot_load and go on
  *     with the loaded state;
@@ -448,6 +449,11 @@ static bool poker_fuzz_code_listed(const char *action, int code)
          {ARB_EFORBIDDEN, ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_EILLEGAL_TURN}},
         {"bot_move",
          {ARB_EFORBIDDEN, ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_EILLEGAL_TURN}},
+        {"presence",
+         {ARB_EFORBIDDEN, ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_ENOT_SEATED,
+          ARB_EILLEGAL_ACTION}},
+        {"grace_over",
+         {ARB_EFORBIDDEN, ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_EILLEGAL_ACTION}},
         {"contribute",
          {ARB_ETABLE_NOT_CREATED, ARB_EINVALID_ARGUMENT, ARB_ENOT_SEATED, ARB_EILLEGAL_ACTION}},
         {"add_bot",
@@ -854,6 +860,21 @@ static void poker_fuzz_timeout_step(poker_fuzz *fuzz)
         poker_fuzz_propose(fuzz, "$system", ARB_ROLE_SYSTEM, "bot_move", args, 1);
     } else if (pick % 8 == 3) {
         poker_fuzz_propose(fuzz, "$system", ARB_ROLE_SYSTEM, "bot_move", args, 1);
+    } else if (pick % 8 == 1) {
+        /* The server's word that a player went away or came back, then the
+         * grace's end for that seat (refused unless the clock is past it). */
+        const char *player = poker_fuzz_players[(pick / 8) % 3];
+        json_decref(args);
+        poker_fuzz_propose(fuzz, "$system", ARB_ROLE_SYSTEM, "presence",
+                           json_pack("{s:s, s:b}", "player", player, "online", (pick / 24) % 2), 1);
+        const arb__poker_state *now = poker_fuzz_table(fuzz);
+        int at = arb__poker_seat_of(now, player);
+        int64_t since = at >= 0 && now->seats[at].away_since > 0 ? now->seats[at].away_since : 1;
+        if (at >= 0)
+            poker_fuzz_propose(fuzz, "$system", ARB_ROLE_SYSTEM, "grace_over",
+                               json_pack("{s:i, s:s, s:I}", "seat", at, "player", player, "since",
+                                         (json_int_t)since),
+                               1);
     } else if (pick % 8 == 2) {
         /* A player's entropy for the next hand (sometimes not hex). */
         static const char *const values[] = {

@@ -103,6 +103,14 @@ int arb_engine_flush(arb_engine *engine);
  * decided (stale timers included). */
 int arb_engine_tick(arb_engine *engine, size_t *fired_out);
 
+/* client_id came online (its first session) or went offline (its last
+ * session ended): propose "presence" {player, online} as the system on
+ * every stream whose rules say it matters (rules presence), at most
+ * ARB_PRESENCE_STREAMS_MAX of them, committed as one batch. *proposed_out:
+ * how many. */
+int arb_engine_presence(arb_engine *engine, const char *client_id, bool online,
+                        size_t *proposed_out);
+
 /* The earliest pending deadline (Unix ms), or INT64_MAX when none. */
 int64_t arb_engine_next_deadline(const arb_engine *engine);
 

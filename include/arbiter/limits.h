@@ -195,6 +195,11 @@
 /* Item display names. */
 #define ARB_INVENTORY_NAME_BYTES_MAX 256
 
+/* Streams told of one client's coming or going at a time
+ * (arb_engine_presence): a player at more tables than this is not held at
+ * the rest (their turn clock still plays for them). */
+#define ARB_PRESENCE_STREAMS_MAX 64
+
 /* Poker domain (table streams, docs/poker.md). */
 
 /* Seats at one table: heads-up to a full ring game. The state is a fixed

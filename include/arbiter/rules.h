@@ -142,6 +142,13 @@ typedef struct arb_rules {
      * log. A timer kept is decided as usual, so true is always safe. */
     bool (*timer_due)(const void *state, const char *action, const json_t *args);
 
+    /* Optional (NULL: presence means nothing here): whether client_id's
+     * coming online (online) or going offline matters to this stream now
+     * (the poker table: a seated player's seat is held, or given back,
+     * while they are away). When it does, the server proposes, as the
+     * system, the action "presence" {player, online} on the stream. */
+    bool (*presence)(const void *state, const char *client_id, bool online);
+
     /* Optional (NULL: none): an event type whose evolve on a full state
      * re-proves a promise of the domain beyond its invariants (the poker
      * table's "hand_started": the deck is the committed seed's and every

@@ -710,3 +710,54 @@ int arb_engine_tick(arb_engine *engine, size_t *fired_out)
     *fired_out = count;
     return rc;
 }
+
+typedef struct presence_scan {
+    const char *client_id;
+    bool online;
+    size_t count;
+    arb__stream *streams[ARB_PRESENCE_STREAMS_MAX];
+} presence_scan;
+
+static int presence_matters(void *user, const char *key, void *value)
+{
+    (void)key;
+    presence_scan *scan = user;
+    arb__stream *stream = value;
+    if (scan->count < ARB_PRESENCE_STREAMS_MAX && stream->rules->presence != NULL &&
+        stream->rules->presence(stream->state, scan->client_id, scan->online))
+        scan->streams[scan->count++] = stream;
+    return 0;
+}
+
+int arb_engine_presence(arb_engine *engine, const char *client_id, bool online,
+                        size_t *proposed_out)
+{
+    *proposed_out = 0;
+    if (engine->read_only)
+        return ARB_EUSAGE;
+    presence_scan scan = {.client_id = client_id, .online = online};
+    arb_map_foreach(&engine->streams, presence_matters, &scan);
+    if (scan.count == 0)
+        return 0;
+    uint64_t system_seq = arb_engine_client_seq_max(engine, SYSTEM_CLIENT_ID);
+    arb_command commands[ARB_PRESENCE_STREAMS_MAX];
+    arb_outcome outcomes[ARB_PRESENCE_STREAMS_MAX];
+    json_t *args = json_pack("{s:s, s:b}", "player", client_id, "online", online);
+    if (args == NULL)
+        return ARB_ENOMEM;
+    for (size_t i = 0; i < scan.count; i++) {
+        arb_command_init(&commands[i]);
+        int rc = arb_command_set(&commands[i], SYSTEM_CLIENT_ID, ARB_ROLE_SYSTEM, ++system_seq,
+                                 scan.streams[i]->name, "presence", args);
+        ARB_ASSERT(rc == 0);
+    }
+    json_decref(args);
+    int rc = arb_engine_execute(engine, commands, scan.count, outcomes);
+    for (size_t i = 0; i < scan.count; i++) {
+        arb_command_clear(&commands[i]);
+        if (rc == 0)
+            arb_outcome_clear(&outcomes[i]);
+    }
+    *proposed_out = scan.count;
+    return rc;
+}

@@ -534,6 +534,12 @@ static void answer_read(arb__bridge *bridge, arb__request *request)
     case ARB__REQUEST_HAND:
         answer_hand(bridge, request);
         return;
+    case ARB__REQUEST_PRESENCE: {
+        size_t proposed = 0;
+        rc = arb_engine_presence(bridge->engine, request->principal.id, request->online, &proposed);
+        ARB_ASSERT(rc == 0); /* a failed commit stops the process first */
+        return;              /* nobody waits for an answer */
+    }
     case ARB__REQUEST_STATE:
         rc = arb_engine_state(bridge->engine, request->stream, &request->principal, &value,
                               &version);

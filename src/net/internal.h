@@ -94,6 +94,7 @@ typedef enum arb__request_kind {
     ARB__REQUEST_EVENTS,      /* stream, since, limit (HTTP GET) */
     ARB__REQUEST_STREAMS,     /* the list of streams (HTTP GET) */
     ARB__REQUEST_HAND,        /* stream, hand: a hand history (HTTP GET) */
+    ARB__REQUEST_PRESENCE,    /* principal came online / went offline (online) */
 } arb__request_kind;
 
 typedef struct arb__request {
@@ -112,6 +113,7 @@ typedef struct arb__request {
     bool has_etag; /* STATE: If-None-Match held this version */
     uint64_t etag;
     uint64_t hand; /* HAND: its number, 1 .. 2^53-1 */
+    bool online;   /* PRESENCE: its first session began (else its last ended) */
     size_t first;  /* engine thread: index of commands[0] in its batch */
 } arb__request;
 
@@ -277,6 +279,10 @@ void arb__conn_send(arb__conn *conn, arb__msg *msg);
 void arb__conn_send_error(arb__conn *conn, int code, const char *field, const char *message);
 /* Close once the queue is written, with a WebSocket status and reason. */
 void arb__conn_close(arb__conn *conn, int status, const char *reason);
+/* A WebSocket session of conn's client began (online, after its hello) or
+ * ends: when it is the client's first or last, tell the engine, which
+ * tells the streams where that matters (arb_engine_presence). No answer. */
+void arb__conn_presence(arb__conn *conn, bool online);
 /* Hand a request to the engine; on refusal answer it at once (OVERLOADED,
  * SHUTTING_DOWN) and free it. */
 void arb__conn_request(arb__conn *conn, arb__request *request);

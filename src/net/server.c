@@ -153,10 +153,42 @@ static int conn_out_reserve(arb__conn *conn)
     return 0;
 }
 
+/* Whether another WebSocket session than conn speaks for client_id. */
+static bool other_session(const arb__server *server, const arb__conn *conn)
+{
+    for (size_t slot = 0; slot < ARB_NET_CONNECTIONS_MAX; slot++) {
+        const arb__conn *other = server->conns[slot];
+        if (other != NULL && other != conn && other->is_ws && other->hello_done &&
+            strcmp(other->principal.id, conn->principal.id) == 0)
+            return true;
+    }
+    return false;
+}
+
+void arb__conn_presence(arb__conn *conn, bool online)
+{
+    arb__server *server = conn->server;
+    if (server == NULL || server->shutting_down || !conn->is_ws || !conn->hello_done ||
+        other_session(server, conn))
+        return;
+    arb__request *request = arb__request_new(ARB__REQUEST_PRESENCE, conn->id);
+    if (request == NULL)
+        return;
+    request->principal = conn->principal;
+    request->online = online;
+    if (arb__bridge_push(server->bridge, request) != 0) {
+        /* Only the hold of a seat is lost: the turn clock still plays. */
+        arb_log(ARB_LOG_WARN, "presence not told", "client=%s online=%d", conn->principal.id,
+                online);
+        arb__request_free(request);
+    }
+}
+
 void arb__conn_detach(arb__server *server, arb__conn *conn)
 {
     if (conn->server == NULL)
         return; /* never attached */
+    arb__conn_presence(conn, false);
     size_t slot = (size_t)(conn->id & ((1u << CONN_SLOT_BITS) - 1));
     ARB_ASSERT(server->conns[slot] == conn);
     arb__unsubscribe_all(conn);

@@ -51,6 +51,7 @@ static void on_hello(arb__conn *conn, const arb_wire_hello *hello)
     memcpy(conn->principal.id, hello->client_id, sizeof conn->principal.id);
     conn->principal.role = arb__server_role(conn->server, hello->client_id);
     conn->hello_done = true;
+    arb__conn_presence(conn, true);
     arb_buf buf;
     arb_buf_init(&buf, ARB_WIRE_FRAME_BYTES_MAX);
     if (arb_wire_encode_welcome(&buf, now_ms()) == 0)

@@ -604,12 +604,66 @@ static void test_a_human_and_two_bots(void **state)
     arb_ws_close(human);
 }
 
+/* Away and back: when a seated player's last session ends the server
+ * holds the seat for grace_s, then sits the player out; a player whose
+ * session begins again within the grace keeps playing. */
+static void test_grace_for_a_player_who_left(void **state)
+{
+    fixture *f = *state;
+    const char *stream = "table:grace";
+    arb_ws_client *admin = test_ws_open(&f->server, "admin");
+    expect_committed(admin, stream, "create_table",
+                     json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "table", "grace",
+                               "seats", 4, "small_blind", 5, "big_blind", 10, "buy_in_min", 100,
+                               "buy_in_max", 1000, "turn_s", 600, "grace_s", 1));
+    arb_ws_close(admin);
+    arb_ws_client *gone = test_ws_open(&f->server, "gone");
+    arb_ws_client *back = test_ws_open(&f->server, "back");
+    expect_committed(gone, stream, "sit", json_pack("{s:i, s:i}", "seat", 0, "buy_in", 500));
+    expect_committed(back, stream, "sit", json_pack("{s:i, s:i}", "seat", 1, "buy_in", 500));
+    /* "back" keeps a second session open while the first one closes: it
+     * is still here. "gone" closes its only one. */
+    arb_ws_client *second = test_ws_open(&f->server, "back");
+    arb_ws_close(back);
+    arb_ws_close(gone);
+    bool gone_out = false, back_away = false;
+    for (int waited_ms = 0; !gone_out && waited_ms < CLOCK_WAIT_MS; waited_ms += 20) {
+        json_t *table = table_state(&f->server, stream, "admin");
+        const json_t *seats = json_object_get(table, "seats");
+        gone_out = json_is_true(json_object_get(json_array_get(seats, 0), "sitting_out"));
+        back_away = back_away || int_of(json_array_get(seats, 1), "away_since") != 0;
+        json_decref(table);
+        usleep(20 * 1000);
+    }
+    assert_true(gone_out);
+    assert_false(back_away);
+    json_t *table = table_state(&f->server, stream, "admin");
+    assert_false(json_is_true(
+        json_object_get(json_array_get(json_object_get(table, "seats"), 1), "sitting_out")));
+    assert_true(int_of(json_array_get(json_object_get(table, "seats"), 0), "away_since") > 0);
+    json_decref(table);
+    /* "gone" comes back: its seat is no longer away (it sits in itself). */
+    gone = test_ws_open(&f->server, "gone");
+    json_int_t away = 1;
+    for (int waited_ms = 0; away != 0 && waited_ms < CLOCK_WAIT_MS; waited_ms += 20) {
+        table = table_state(&f->server, stream, "admin");
+        away = int_of(json_array_get(json_object_get(table, "seats"), 0), "away_since");
+        json_decref(table);
+        usleep(20 * 1000);
+    }
+    assert_int_equal(away, 0);
+    expect_committed(gone, stream, "sit_in", json_object());
+    arb_ws_close(gone);
+    arb_ws_close(second);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_six_players_see_their_own_cards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_plays_for_a_player_who_left, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_human_and_two_bots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grace_for_a_player_who_left, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

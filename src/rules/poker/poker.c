@@ -148,6 +148,7 @@ static int evolve_left(arb__poker_state *state, const arb_event *event)
     s->player[0] = '\0';
     s->stack = 0;
     s->sitting_out = false;
+    s->away_since = 0;
     s->version = event->seq;
     return 0;
 }
@@ -403,6 +404,29 @@ static int evolve_acted(arb__poker_state *state, const arb_event *event)
     return 0;
 }
 
+/* went_away {seat, player} / came_back {seat, player}: the player's last
+ * session ended (its seat is held for grace_s), or a session began again. */
+static int evolve_presence(arb__poker_state *state, const arb_event *event, bool away)
+{
+    arb__poker_seat *s = data_player_seat(state, event->data);
+    if (s == NULL || json_object_size(event->data) != 2 || (s->away_since != 0) == away ||
+        (away && event->applied_at_ms <= 0))
+        return ARB_ECORRUPT;
+    s->away_since = away ? event->applied_at_ms : 0;
+    s->version = event->seq;
+    return 0;
+}
+
+static int evolve_went_away(arb__poker_state *state, const arb_event *event)
+{
+    return evolve_presence(state, event, true);
+}
+
+static int evolve_came_back(arb__poker_state *state, const arb_event *event)
+{
+    return evolve_presence(state, event, false);
+}
+
 /* entropy_added {seat, player, value}: a seated player's contribution to
  * the next hand's deck, once per hand, after that hand's seed was
  * committed. */
@@ -604,6 +628,8 @@ static const evolve_entry evolve_table[] = {
     {"posted", evolve_posted},
     {"timed_out", evolve_timed_out},
     {"entropy_added", evolve_entropy_added},
+    {"went_away", evolve_went_away},
+    {"came_back", evolve_came_back},
     {"street_dealt", evolve_street_dealt},
     {"bet_returned", evolve_bet_returned},
     {"cards_shown", evolve_cards_shown},
@@ -703,6 +729,18 @@ int arb__poker_evolve(arb__poker_state *state, const arb_event *event)
     return ARB_ECORRUPT;
 }
 
+void arb__poker_report_grace(const arb__poker_state *state, int seat, const arb_timer_sink *timers)
+{
+    const arb__poker_seat *s = &state->seats[seat];
+    if (timers == NULL || timers->add == NULL || state->partial || s->away_since == 0)
+        return;
+    json_t *args = json_pack("{s:i, s:s, s:I}", "seat", seat, "player", s->player, "since",
+                             (json_int_t)s->away_since);
+    ARB_ASSERT(args != NULL); /* a lost deadline would hold the seat for ever */
+    timers->add(timers->user, s->away_since + state->config.grace_s * 1000, "grace_over", args);
+    json_decref(args);
+}
+
 void arb__poker_report_turn(const arb__poker_state *state, const arb_timer_sink *timers)
 {
     if (timers == NULL || timers->add == NULL || !state->hand_active || state->to_act < 0 ||
@@ -720,17 +758,34 @@ void arb__poker_report_turn(const arb__poker_state *state, const arb_timer_sink 
     json_decref(args);
 }
 
-/* A turn's timer (timeout, bot_move) has work only while that turn runs. */
+/* A turn's timer (timeout, bot_move) has work only while that turn runs; a
+ * grace only while its player is still away since then. */
 static bool poker_timer_due(const void *state_void, const char *action, const json_t *args)
 {
     const arb__poker_state *state = state_void;
-    (void)action;
+    if (strcmp(action, "grace_over") == 0) {
+        int64_t seat, since;
+        const char *player = json_string_value(json_object_get(args, "player"));
+        return !arb__rules_data_int(args, "seat", 0, ARB_POKER_SEATS_MAX - 1, &seat) ||
+               !arb__rules_data_int(args, "since", 1, ARB_JSON_INT_MAX, &since) || player == NULL ||
+               (state->seats[seat].occupied && strcmp(state->seats[seat].player, player) == 0 &&
+                state->seats[seat].away_since == since);
+    }
     int64_t hand, seat, turn;
     return !arb__rules_data_int(args, "hand", 1, ARB_JSON_INT_MAX, &hand) ||
            !arb__rules_data_int(args, "seat", 0, ARB_POKER_SEATS_MAX - 1, &seat) ||
            !arb__rules_data_int(args, "turn", 1, ARB_JSON_INT_MAX, &turn) ||
            (state->hand_active && (uint64_t)hand == state->hands && state->to_act == seat &&
             (uint64_t)turn == state->turn_seq);
+}
+
+/* A seated player's going offline (when present) or coming back (when
+ * away) is worth a presence proposal. */
+static bool poker_presence(const void *state_void, const char *client_id, bool online)
+{
+    const arb__poker_state *state = state_void;
+    int seat = arb__poker_seat_of(state, client_id);
+    return seat >= 0 && (state->seats[seat].away_since != 0) == online;
 }
 
 /* Evolve on a copy, so that a refused event leaves the state as it was; a
@@ -744,6 +799,9 @@ static int poker_evolve(void *state, const arb_event *event, const arb_timer_sin
     *(arb__poker_state *)state = next;
     if (next.to_act >= 0 && next.turn_seq == event->seq)
         arb__poker_report_turn(&next, timers);
+    if (strcmp(event->type, "went_away") == 0)
+        arb__poker_report_grace(
+            &next, (int)json_integer_value(json_object_get(event->data, "seat")), timers);
     return 0;
 }
 
@@ -812,6 +870,7 @@ const arb_rules arb_rules_poker = {
     .state_clone = poker_state_clone,
     .check = arb__poker_check,
     .timer_due = poker_timer_due,
+    .presence = poker_presence,
     .proof_event = "hand_started",
     .proof_name = "fair_hands",
 };

@@ -32,7 +32,7 @@ static int check_seats(const arb__poker_state *state, char *why, size_t why_size
             return arb__rules_corrupt(why, why_size, "seat %d holds negative chips", i);
         if (s->occupied != (s->player[0] != '\0'))
             return arb__rules_corrupt(why, why_size, "seat %d: occupied but no player", i);
-        if (!s->occupied && (s->stack != 0 || s->sitting_out))
+        if (!s->occupied && (s->stack != 0 || s->sitting_out || s->away_since != 0))
             return arb__rules_corrupt(why, why_size, "free seat %d holds a stack", i);
         for (int j = 0; s->occupied && j < i; j++)
             if (state->seats[j].occupied && strcmp(state->seats[j].player, s->player) == 0)

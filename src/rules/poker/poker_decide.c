@@ -608,6 +608,63 @@ static int leave_seat(poker_call *call, int seat)
                           (json_int_t)s->stack));
 }
 
+/* presence {player, online} (the server, when the player's first session
+ * begins or last one ends): the seat is held while the player is away
+ * (went_away, and a grace_over timer grace_s later), given back when a
+ * session begins again (came_back). */
+static int decide_presence(poker_call *call, const json_t *args)
+{
+    int rc = require_table(call);
+    if (rc != 0)
+        return rc;
+    const char *player = json_string_value(json_object_get(args, "player"));
+    const json_t *online = json_object_get(args, "online");
+    if (player == NULL)
+        return reject_field(call, "player", "must be a string");
+    if (!json_is_boolean(online))
+        return reject_field(call, "online", "must be true or false");
+    int seat = arb__poker_seat_of(call->state, player);
+    if (seat < 0)
+        return arb_decision_reject(call->decision, ARB_ENOT_SEATED, NULL, NULL);
+    bool away = call->state->seats[seat].away_since != 0;
+    if (away == !json_is_true(online))
+        return arb_decision_reject(call->decision, ARB_EILLEGAL_ACTION, NULL,
+                                   away ? "already away" : "not away");
+    return emit(call, away ? "came_back" : "went_away",
+                json_pack("{s:i, s:s}", "seat", seat, "player", player));
+}
+
+/* grace_over {seat, player, since} (the grace timer): a player away since
+ * then is sat out (a sit_in brings them back). */
+static int decide_grace_over(poker_call *call, const json_t *args)
+{
+    int64_t seat = 0, since = 0;
+    int rc = require_table(call);
+    if (rc == 0)
+        rc = arb_args_int(args, "seat", 0, ARB_POKER_SEATS_MAX - 1, true, ARB_EINVALID_ARGUMENT,
+                          &seat, call->decision);
+    if (rc == 0)
+        rc = arb_args_int(args, "since", 1, ARB_JSON_INT_MAX, true, ARB_EINVALID_ARGUMENT, &since,
+                          call->decision);
+    const char *player = json_string_value(json_object_get(args, "player"));
+    if (rc == 0 && player == NULL)
+        rc = reject_field(call, "player", "must be a string");
+    if (rc != 0)
+        return rc;
+    const arb__poker_state *state = call->state;
+    const arb__poker_seat *s = &state->seats[seat];
+    if (!s->occupied || strcmp(s->player, player) != 0 || s->away_since != since)
+        return arb_decision_reject(call->decision, ARB_EILLEGAL_ACTION, NULL,
+                                   "the player is back, or gone");
+    if (call->ctx->now_ms < since + state->config.grace_s * 1000)
+        return arb_decision_reject(call->decision, ARB_EILLEGAL_ACTION, NULL,
+                                   "the grace has time left");
+    if (s->sitting_out)
+        return arb_decision_reject(call->decision, ARB_EILLEGAL_ACTION, NULL,
+                                   "already sitting out");
+    return emit(call, "sat_out", json_pack("{s:i, s:s}", "seat", (int)seat, "player", player));
+}
+
 /* contribute {value} (seated): 64 hex digits of the player's own
  * randomness, mixed into the next hand's deck (docs/poker.md, "Provable
  * fairness"); once a hand, after its seed was committed. */
@@ -817,6 +874,8 @@ static const action_entry action_table[] = {
     {"sit_in", decide_sit_in, false, {NULL}},
     {"top_up", decide_top_up, false, {"amount", NULL}},
     {"contribute", decide_contribute, false, {"value", NULL}},
+    {"presence", decide_presence, true, {"player", "online", NULL}},
+    {"grace_over", decide_grace_over, true, {"seat", "player", "since", NULL}},
     {"timeout", decide_timeout, true, {"hand", "seat", "turn", NULL}},
     {"bot_move", decide_bot_move, true, {"hand", "seat", "turn", NULL}},
     {"add_bot", decide_add_bot, true, {"seat", "buy_in", NULL}},

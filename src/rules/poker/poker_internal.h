@@ -94,10 +94,11 @@ typedef struct arb__poker_seat {
     bool mucked;    /* at showdown, did not show */
     bool cards_known;
     uint8_t cards[ARB__POKER_HOLE_CARDS];
-    int64_t bet;       /* chips in front of it this round */
-    int64_t committed; /* chips it put in this hand (antes, blinds, bets) */
-    int timeouts;      /* turns in a row the clock played for it (timed_out) */
-    bool contributed;  /* gave entropy to the next hand (entropy_added) */
+    int64_t bet;        /* chips in front of it this round */
+    int64_t committed;  /* chips it put in this hand (antes, blinds, bets) */
+    int timeouts;       /* turns in a row the clock played for it (timed_out) */
+    bool contributed;   /* gave entropy to the next hand (entropy_added) */
+    int64_t away_since; /* ms the player went offline (went_away); 0: present */
 } arb__poker_seat;
 
 typedef struct arb__poker_config {
@@ -175,6 +176,9 @@ arb__poker_action arb__poker_bot_choose(const arb__poker_state *state, int seat,
 
 /* poker.c */
 int arb__poker_evolve(arb__poker_state *state, const arb_event *event);
+/* Report the end of an away seat's grace ("grace_over {seat, player,
+ * since}" at since + grace_s) to timers (may be NULL). */
+void arb__poker_report_grace(const arb__poker_state *state, int seat, const arb_timer_sink *timers);
 /* Report the running turn's deadline ("timeout {hand, seat, turn}") to
  * timers (may be NULL), and for a bot its move ("bot_move", the same
  * arguments, ARB_POKER_BOT_DELAY_MS after the turn began); nothing when

@@ -24,7 +24,7 @@
 
 #include "rules/poker/poker_internal.h"
 
-#define SEAT_FIELDS 16
+#define SEAT_FIELDS 17
 #define VIEW_FIELDS 30
 
 /* State to JSON. */
@@ -56,13 +56,13 @@ static json_t *seat_json(const arb__poker_seat *s, bool cards_visible)
     json_t *cards =
         cards_visible && s->cards_known ? arb__poker_cards_json(s->cards, 2) : json_null();
     return json_pack(
-        "{s:o, s:I, s:b, s:I, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:I, s:I, s:o, s:i, s:b}",
+        "{s:o, s:I, s:b, s:I, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:I, s:I, s:o, s:i, s:b, s:I}",
         "player", s->occupied ? json_string(s->player) : json_null(), "stack", (json_int_t)s->stack,
         "sitting_out", s->sitting_out, "version", (json_int_t)s->version, "in_hand", s->in_hand,
         "folded", s->folded, "all_in", s->all_in, "acted", s->acted, "may_raise", s->may_raise,
         "shown", s->shown, "mucked", s->mucked, "bet", (json_int_t)s->bet, "committed",
         (json_int_t)s->committed, "cards", cards, "timeouts", s->timeouts, "contributed",
-        s->contributed);
+        s->contributed, "away_since", (json_int_t)s->away_since);
 }
 
 /* The state as viewer sees it; everything (the snapshot) when all is set. */
@@ -207,7 +207,8 @@ static bool load_seat(arb__poker_seat *s, const json_t *json, uint64_t seq)
         !get_bool(json, "may_raise", &s->may_raise) || !get_bool(json, "shown", &s->shown) ||
         !get_bool(json, "mucked", &s->mucked) ||
         !get_int(json, "timeouts", 0, ARB_POKER_TIMEOUTS_SIT_OUT, &s->timeouts) ||
-        !get_bool(json, "contributed", &s->contributed))
+        !get_bool(json, "contributed", &s->contributed) ||
+        !arb__rules_data_int(json, "away_since", 0, ARB_JSON_INT_MAX, &s->away_since))
         return false;
     s->version = (uint64_t)version;
     if (json_is_string(player)) {
@@ -337,8 +338,11 @@ int arb__poker_snapshot_load(const json_t *snapshot, uint64_t seq, void **state_
     json_object_del(copy, "format");
     int rc = load(copy, seq, false, NULL, state_out);
     json_decref(copy);
-    if (rc == 0)
+    if (rc == 0) {
         arb__poker_report_turn(*state_out, timers); /* the running turn's clock */
+        for (int seat = 0; seat < ARB_POKER_SEATS_MAX; seat++)
+            arb__poker_report_grace(*state_out, seat, timers); /* the away seats' */
+    }
     return rc;
 }
 

@@ -62,11 +62,16 @@ typedef struct table {
     json_t *timer_args;
     int64_t bot_at_ms;
     json_t *bot_args;
+    int64_t grace_at_ms; /* the last grace_over reported */
 } table;
 
 static void timer_add(void *user, int64_t at_ms, const char *action, json_t *args)
 {
     table *t = user;
+    if (strcmp(action, "grace_over") == 0) {
+        t->grace_at_ms = at_ms;
+        return;
+    }
     bool bot = strcmp(action, "bot_move") == 0;
     assert_true(bot || strcmp(action, "timeout") == 0);
     *(bot ? &t->bot_at_ms : &t->timer_at_ms) = at_ms;
@@ -826,6 +831,69 @@ static void test_player_entropy(void **unused)
     table_free(&t);
 }
 
+/* Presence: when a seated player's last session ends the server proposes
+ * presence {online: false}: the seat is held (went_away) and a grace_over
+ * timer is reported grace_s later, which sits the player out if still
+ * away; coming back first (came_back) makes it stale. */
+static void test_presence_and_grace(void **unused)
+{
+    (void)unused;
+    table t;
+    table_init(&t, 31);
+    assert_int_equal(act_role(&t, "admin", ARB_ROLE_ADMIN, "create_table",
+                              json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "table", "t1",
+                                        "seats", 4, "small_blind", 5, "big_blind", 10, "buy_in_min",
+                                        100, "buy_in_max", 2000, "turn_s", 30, "grace_s", 90)),
+                     0);
+    assert_int_equal(sit(&t, "a", 0, 1000), 0);
+    assert_false(R->presence(t.state, "a", true)); /* present already */
+    assert_true(R->presence(t.state, "a", false));
+    assert_false(R->presence(t.state, "nobody", false));
+    /* Only the server (system, or an admin) says who is here. */
+    assert_int_equal(act(&t, "a", "presence", json_pack("{s:s, s:b}", "player", "a", "online", 0)),
+                     ARB_EFORBIDDEN);
+    t.now_ms = 100000;
+    assert_int_equal(act_role(&t, "system", ARB_ROLE_SYSTEM, "presence",
+                              json_pack("{s:s, s:b}", "player", "a", "online", 0)),
+                     0);
+    assert_non_null(emitted(&t, "went_away"));
+    assert_int_equal(S(&t)->seats[0].away_since, 100000);
+    assert_int_equal(t.grace_at_ms, 100000 + 90 * 1000);
+    assert_true(R->presence(t.state, "a", true));
+    json_t *grace = json_pack("{s:i, s:s, s:I}", "seat", 0, "player", "a", "since", 100000);
+    /* The grace has time left; then it sits the player out. */
+    t.now_ms = 100000 + 90 * 1000 - 1;
+    assert_int_equal(act_role(&t, "system", ARB_ROLE_SYSTEM, "grace_over", json_incref(grace)),
+                     ARB_EILLEGAL_ACTION);
+    assert_true(R->timer_due(t.state, "grace_over", grace));
+    t.now_ms += 1;
+    assert_int_equal(act_role(&t, "system", ARB_ROLE_SYSTEM, "grace_over", json_incref(grace)), 0);
+    assert_true(S(&t)->seats[0].sitting_out);
+    /* Back: the seat is theirs again (and sit_in deals them in). */
+    assert_int_equal(act_role(&t, "system", ARB_ROLE_SYSTEM, "presence",
+                              json_pack("{s:s, s:b}", "player", "a", "online", 1)),
+                     0);
+    assert_non_null(emitted(&t, "came_back"));
+    assert_int_equal(S(&t)->seats[0].away_since, 0);
+    assert_false(R->timer_due(t.state, "grace_over", grace)); /* stale now */
+    assert_int_equal(act_role(&t, "system", ARB_ROLE_SYSTEM, "grace_over", grace),
+                     ARB_EILLEGAL_ACTION);
+    /* Away and back within the grace: not sat out. */
+    assert_int_equal(act(&t, "a", "sit_in", NULL), 0);
+    assert_int_equal(act_role(&t, "system", ARB_ROLE_SYSTEM, "presence",
+                              json_pack("{s:s, s:b}", "player", "a", "online", 0)),
+                     0);
+    t.now_ms += 1000;
+    assert_int_equal(act_role(&t, "system", ARB_ROLE_SYSTEM, "presence",
+                              json_pack("{s:s, s:b}", "player", "a", "online", 1)),
+                     0);
+    assert_false(S(&t)->seats[0].sitting_out);
+    assert_int_equal(act_role(&t, "system", ARB_ROLE_SYSTEM, "presence",
+                              json_pack("{s:s, s:b}", "player", "a", "online", 1)),
+                     ARB_EILLEGAL_ACTION);
+    table_free(&t);
+}
+
 static void test_leave_after_fold(void **unused)
 {
     (void)unused;
@@ -1117,6 +1185,7 @@ int main(void)
         cmocka_unit_test(test_turn_clock),
         cmocka_unit_test(test_bots),
         cmocka_unit_test(test_player_entropy),
+        cmocka_unit_test(test_presence_and_grace),
         cmocka_unit_test(test_fairness_and_redaction),
         cmocka_unit_test(test_random_hands),
     };
