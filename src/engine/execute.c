@@ -673,6 +673,32 @@ int arb_engine_execute(arb_engine *engine, const arb_command *commands, size_t c
     return rc;
 }
 
+/* The engine's own proposals (timers, presence): tick_commands[0..count)
+ * are filled by system_command and proposed as one batch by
+ * execute_system, which clears them. */
+static void system_command(arb_engine *engine, size_t index, uint64_t *system_seq,
+                           const char *stream, const char *action, json_t *args)
+{
+    arb_command *command = &engine->tick_commands[index];
+    arb_command_init(command);
+    int rc = arb_command_set(command, SYSTEM_CLIENT_ID, ARB_ROLE_SYSTEM, ++*system_seq, stream,
+                             action, args);
+    ARB_ASSERT(rc == 0);
+}
+
+static int execute_system(arb_engine *engine, size_t count)
+{
+    if (count == 0)
+        return 0;
+    int rc = arb_engine_execute(engine, engine->tick_commands, count, engine->tick_outcomes);
+    for (size_t i = 0; i < count; i++) {
+        arb_command_clear(&engine->tick_commands[i]);
+        if (rc == 0)
+            arb_outcome_clear(&engine->tick_outcomes[i]);
+    }
+    return rc;
+}
+
 int arb_engine_tick(arb_engine *engine, size_t *fired_out)
 {
     *fired_out = 0;
@@ -687,29 +713,18 @@ int arb_engine_tick(arb_engine *engine, size_t *fired_out)
         arb__timer timer;
         arb__timers_pop(&engine->timers, &timer);
         const arb_rules *rules = timer.stream->rules;
-        if (rules->timer_due != NULL &&
-            !rules->timer_due(timer.stream->state, timer.action, timer.args)) {
-            json_decref(timer.args); /* overtaken: nothing to propose */
-            continue;
-        }
-        arb_command *command = &engine->tick_commands[count++];
-        arb_command_init(command);
-        int rc = arb_command_set(command, SYSTEM_CLIENT_ID, ARB_ROLE_SYSTEM, ++system_seq,
-                                 timer.stream->name, timer.action, timer.args);
-        ARB_ASSERT(rc == 0);
-        json_decref(timer.args);
-    }
-    if (count == 0)
-        return 0;
-    int rc = arb_engine_execute(engine, engine->tick_commands, count, engine->tick_outcomes);
-    for (size_t i = 0; i < count; i++) {
-        arb_command_clear(&engine->tick_commands[i]);
-        if (rc == 0)
-            arb_outcome_clear(&engine->tick_outcomes[i]);
+        if (rules->timer_due == NULL ||
+            rules->timer_due(timer.stream->state, timer.action, timer.args))
+            system_command(engine, count++, &system_seq, timer.stream->name, timer.action,
+                           timer.args);
+        json_decref(timer.args); /* an overtaken timer is dropped unproposed */
     }
     *fired_out = count;
-    return rc;
+    return execute_system(engine, count);
 }
+
+_Static_assert(ARB_PRESENCE_STREAMS_MAX <= ARB_TIMERS_PER_TICK_MAX,
+               "presence proposals fit the engine's own batch");
 
 typedef struct presence_scan {
     const char *client_id;
@@ -739,25 +754,13 @@ int arb_engine_presence(arb_engine *engine, const char *client_id, bool online,
     arb_map_foreach(&engine->streams, presence_matters, &scan);
     if (scan.count == 0)
         return 0;
-    uint64_t system_seq = arb_engine_client_seq_max(engine, SYSTEM_CLIENT_ID);
-    arb_command commands[ARB_PRESENCE_STREAMS_MAX];
-    arb_outcome outcomes[ARB_PRESENCE_STREAMS_MAX];
     json_t *args = json_pack("{s:s, s:b}", "player", client_id, "online", online);
     if (args == NULL)
         return ARB_ENOMEM;
-    for (size_t i = 0; i < scan.count; i++) {
-        arb_command_init(&commands[i]);
-        int rc = arb_command_set(&commands[i], SYSTEM_CLIENT_ID, ARB_ROLE_SYSTEM, ++system_seq,
-                                 scan.streams[i]->name, "presence", args);
-        ARB_ASSERT(rc == 0);
-    }
+    uint64_t system_seq = arb_engine_client_seq_max(engine, SYSTEM_CLIENT_ID);
+    for (size_t i = 0; i < scan.count; i++)
+        system_command(engine, i, &system_seq, scan.streams[i]->name, "presence", args);
     json_decref(args);
-    int rc = arb_engine_execute(engine, commands, scan.count, outcomes);
-    for (size_t i = 0; i < scan.count; i++) {
-        arb_command_clear(&commands[i]);
-        if (rc == 0)
-            arb_outcome_clear(&outcomes[i]);
-    }
     *proposed_out = scan.count;
-    return rc;
+    return execute_system(engine, scan.count);
 }

@@ -444,24 +444,16 @@ static int decide_create_table(poker_call *call, const json_t *args)
 
 /* Seating. */
 
-static int sit_player(poker_call *call, int64_t seat, int64_t buy_in, const char *player);
-
-static int decide_sit(poker_call *call, const json_t *args)
+/* The arguments of sit and add_bot: a seat of the table, a buy-in. */
+static int sit_args(poker_call *call, const json_t *args, int64_t *seat, int64_t *buy_in)
 {
-    const arb__poker_state *state = call->state;
-    int64_t seat, buy_in;
     int rc = require_table(call);
     if (rc == 0)
-        rc = arb_args_int(args, "seat", 0, state->config.seat_count - 1, true,
-                          ARB_EINVALID_ARGUMENT, &seat, call->decision);
+        rc = arb_args_int(args, "seat", 0, call->state->config.seat_count - 1, true,
+                          ARB_EINVALID_ARGUMENT, seat, call->decision);
     if (rc == 0)
-        rc = chips_arg(call, args, "buy_in", 0, true, ARB_EBUY_IN_OUT_OF_RANGE, &buy_in);
-    if (rc != 0)
-        return rc;
-    if (arb__poker_is_bot(call->command->principal.id))
-        return arb_decision_reject(call->decision, ARB_EFORBIDDEN, NULL,
-                                   "the names bot.* are the server's bots");
-    return sit_player(call, seat, buy_in, call->command->principal.id);
+        rc = chips_arg(call, args, "buy_in", 0, true, ARB_EBUY_IN_OUT_OF_RANGE, buy_in);
+    return rc;
 }
 
 /* Seat player at seat with buy_in (checked here, but for the seat number
@@ -496,17 +488,23 @@ static int sit_player(poker_call *call, int64_t seat, int64_t buy_in, const char
     return rc == 0 ? run_dealer(call) : rc;
 }
 
+static int decide_sit(poker_call *call, const json_t *args)
+{
+    int64_t seat, buy_in;
+    int rc = sit_args(call, args, &seat, &buy_in);
+    if (rc != 0)
+        return rc;
+    if (arb__poker_is_bot(call->command->principal.id))
+        return arb_decision_reject(call->decision, ARB_EFORBIDDEN, NULL,
+                                   "the names bot.* are the server's bots");
+    return sit_player(call, seat, buy_in, call->command->principal.id);
+}
+
 /* add_bot {seat, buy_in} (admin): a bot sits, named after its seat. */
 static int decide_add_bot(poker_call *call, const json_t *args)
 {
-    const arb__poker_state *state = call->state;
     int64_t seat, buy_in;
-    int rc = require_table(call);
-    if (rc == 0)
-        rc = arb_args_int(args, "seat", 0, state->config.seat_count - 1, true,
-                          ARB_EINVALID_ARGUMENT, &seat, call->decision);
-    if (rc == 0)
-        rc = chips_arg(call, args, "buy_in", 0, true, ARB_EBUY_IN_OUT_OF_RANGE, &buy_in);
+    int rc = sit_args(call, args, &seat, &buy_in);
     if (rc != 0)
         return rc;
     char name[ARB__POKER_BOT_NAME_SIZE];
